@@ -1,0 +1,351 @@
+"""Turn any audio input into the 16 kHz mono float32 waveform emotion2vec expects.
+
+soundfile (libsndfile) reads wav, flac, ogg vorbis/opus and mp3 quickly and exactly. PyAV, which
+bundles FFmpeg so no system ffmpeg is needed, reads the rest (m4a/aac, webm, ...). Both decoders
+hand over (frames, channels) float32 at the source rate, so the downmix (mean) and the resampler
+(soxr) are shared and a signal decodes the same whichever decoder read it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import PureWindowsPath
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+TARGET_RATE = 16000
+MIN_DURATION_S = 0.1  # documented minimum; the model itself needs >= 400 samples (25 ms)
+DEFAULT_MAX_DURATION_S = 60.0  # one pass is capped because attention memory grows with T^2
+MIN_SOURCE_RATE, MAX_SOURCE_RATE = 8000, 96000
+
+SILENCE_DBFS = -60.0
+CLIP_LEVEL = 0.999
+CLIP_FRACTION = 0.01
+
+_MAX_CHANNELS = 16
+_ARRAY_SCALES = {
+    np.dtype(np.float32): 1.0,
+    np.dtype(np.float64): 1.0,
+    np.dtype(np.int16): 2.0**15,
+    np.dtype(np.int32): 2.0**31,
+}
+_SF_FORMATS = {"WAV": "wav", "WAVEX": "wav", "RF64": "wav", "W64": "wav"}
+_AV_FORMATS = {"mov,mp4,m4a,3gp,3g2,mj2": "m4a", "matroska,webm": "webm"}
+
+
+class AudioError(ValueError):
+    """Bad input audio; the message is one sentence a user can act on."""
+
+
+class EmptyAudio(AudioError):
+    """The input holds no samples at all."""
+
+
+class CorruptAudio(AudioError):
+    """The input is not audio, or is too damaged to decode."""
+
+
+class UnsupportedSampleRate(AudioError):
+    """The source rate is outside MIN_SOURCE_RATE..MAX_SOURCE_RATE."""
+
+
+class AudioTooShort(AudioError):
+    """The input is shorter than the minimum duration."""
+
+
+class AudioTooLong(AudioError):
+    """The input is longer than one pass of the model may be."""
+
+
+class InvalidSamples(AudioError):
+    """The input contains NaN or infinite samples."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the input was before conversion, for result.json and the UI."""
+
+    name: str
+    format: str
+    sample_rate: int
+    channels: int
+    duration_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "format": self.format,
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+@dataclass
+class Waveform:
+    """16 kHz mono float32 samples ready for the model, with where they came from."""
+
+    samples: np.ndarray
+    info: SourceInfo
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / TARGET_RATE
+
+
+def decode_audio(
+    source: str | os.PathLike[str] | bytes | np.ndarray,
+    *,
+    sample_rate: int | None = None,
+    name: str | None = None,
+    min_duration_s: float = MIN_DURATION_S,
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+) -> Waveform:
+    """Decode a file path, file bytes or a sample array into a model-ready Waveform.
+
+    `sample_rate` is required for arrays and refused for files, which carry their own.
+    `name` is shown in messages and SourceInfo instead of the file name (only its base name).
+    Raises an AudioError subclass whose message says what is wrong and what to do.
+    """
+    warnings: list[str] = []
+    if isinstance(source, np.ndarray):
+        if sample_rate is None:
+            raise AudioError("An audio array needs its rate: pass sample_rate= with it.")
+        frames, info = _from_array(source, sample_rate, _display_name(name, "<array>"))
+    elif sample_rate is not None:
+        raise TypeError("sample_rate applies to arrays only: audio files carry their own rate.")
+    else:
+        frames, info = _from_file(source, name, max_duration_s, warnings)
+    return _finish(frames, info, warnings, min_duration_s, max_duration_s)
+
+
+def _display_name(name: str | None, fallback: str) -> str:
+    """Base name only, for either path style, so no directory reaches results or messages."""
+    return (PureWindowsPath(name).name if name else "") or fallback
+
+
+def _from_array(array: np.ndarray, rate: int, name: str) -> tuple[np.ndarray, SourceInfo]:
+    scale = _ARRAY_SCALES.get(array.dtype)
+    if scale is None:
+        raise AudioError(
+            f"'{name}' has samples of type {array.dtype}: pass float32, float64, int16 or int32."
+        )
+    if array.size == 0:
+        raise _empty(name)
+    if array.ndim == 1:
+        array = array[:, np.newaxis]
+    elif array.ndim == 2:
+        channel_axis = int(np.argmin(array.shape))
+        if array.shape[channel_axis] > _MAX_CHANNELS:
+            raise AudioError(
+                f"'{name}' has shape {array.shape}: pass (samples,) or (samples, channels) "
+                f"with at most {_MAX_CHANNELS} channels."
+            )
+        array = array.T if channel_axis == 0 else array
+    else:
+        raise AudioError(f"'{name}' has {array.ndim} dimensions: pass (samples, channels).")
+    _check_rate(rate, name)
+    frames = np.array(array, dtype=np.float32, order="C")  # a copy: callers keep their array
+    if scale != 1.0:
+        frames *= np.float32(1.0 / scale)
+    return frames, SourceInfo(name, "array", int(rate), frames.shape[1], len(frames) / rate)
+
+
+def _from_file(
+    source: str | os.PathLike[str] | bytes,
+    name: str | None,
+    max_duration_s: float | None,
+    warnings: list[str],
+) -> tuple[np.ndarray, SourceInfo]:
+    """Try libsndfile first (fast, exact), then FFmpeg for whatever it cannot read."""
+    target: str | bytes
+    if isinstance(source, (bytes, bytearray)):
+        target = bytes(source)
+        label = _display_name(name, "<bytes>")
+        size = len(target)
+    else:
+        target = os.fspath(source)
+        label = _display_name(name, _display_name(target, "<file>"))
+        if os.path.isdir(target):
+            raise AudioError(f"'{label}' is a folder, not an audio file: pass a file inside it.")
+        if not os.path.exists(target):
+            raise AudioError(f"'{label}' was not found: check the path and try again.")
+        size = os.path.getsize(target)
+    if size == 0:
+        raise EmptyAudio(f"'{label}' is empty (0 bytes): upload a file that contains audio.")
+    with contextlib.suppress(sf.SoundFileError):
+        return _read_soundfile(_readable(target), label, max_duration_s)
+    return _read_av(_readable(target), label, max_duration_s, warnings)
+
+
+def _readable(target: str | bytes) -> str | io.BytesIO:
+    """A path, or a fresh file object so that each decoder reads bytes from the start."""
+    return io.BytesIO(target) if isinstance(target, bytes) else target
+
+
+def _read_soundfile(
+    target: str | io.BytesIO, name: str, max_duration_s: float | None
+) -> tuple[np.ndarray, SourceInfo]:
+    with sf.SoundFile(target) as f:
+        _check_rate(f.samplerate, name)
+        _check_not_too_long(f.frames / f.samplerate, name, max_duration_s)  # header: no decoding
+        frames = f.read(dtype="float32", always_2d=True)
+        fmt = "opus" if f.subtype == "OPUS" else _SF_FORMATS.get(f.format, f.format.lower())
+        return frames, SourceInfo(name, fmt, f.samplerate, f.channels, len(frames) / f.samplerate)
+
+
+def _read_av(
+    target: str | io.BytesIO, name: str, max_duration_s: float | None, warnings: list[str]
+) -> tuple[np.ndarray, SourceInfo]:
+    import av  # imported only when libsndfile could not read the input
+
+    damaged: list[Exception] = []
+    try:
+        with av.open(target, metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise CorruptAudio(f"'{name}' has no audio track: upload an audio recording.")
+            stream = container.streams.audio[0]
+            _check_rate(stream.rate, name)
+            if container.duration is not None:
+                _check_not_too_long(container.duration / av.time_base, name, max_duration_s)
+            fmt = container.format.name
+            fmt = "opus" if (fmt, stream.codec_context.name) == ("ogg", "opus") else fmt
+            chunks, rate = _decode_av(container, stream, name, max_duration_s, damaged)
+    except av.FFmpegError as e:
+        raise CorruptAudio(
+            f"'{name}' could not be decoded as audio ({e.strerror or e}): "
+            "the file is damaged or not an audio file."
+        ) from e
+    if damaged and not chunks:
+        raise CorruptAudio(
+            f"'{name}' could not be decoded: none of its audio packets is readable."
+        ) from damaged[0]
+    if damaged:
+        warnings.append(
+            f"{len(damaged)} damaged packet(s) of '{name}' were skipped: "
+            "the file may be cut off or corrupted, so some audio may be missing."
+        )
+    if not chunks:
+        raise _empty(name)
+    frames = np.ascontiguousarray(np.concatenate(chunks, axis=1).T)
+    fmt = _AV_FORMATS.get(fmt, fmt.split(",")[0])
+    return frames, SourceInfo(name, fmt, rate, frames.shape[1], len(frames) / rate)
+
+
+def _decode_av(
+    container: Any,
+    stream: Any,
+    name: str,
+    max_duration_s: float | None,
+    damaged: list[Exception],
+) -> tuple[list[np.ndarray], int]:
+    """Decode to (channels, n) float32 chunks, stopping as soon as the cap is exceeded.
+
+    The rate is taken from the decoded frames: they, not the header, say what the samples are.
+    """
+    import av
+
+    chunks: list[np.ndarray] = []
+    rate, total = stream.rate, 0
+    resampler = av.AudioResampler(format="fltp")  # sample format only: rate and layout kept
+    for frame in _resample_frames(_decode_packets(container.demux(stream), damaged), resampler):
+        rate = frame.sample_rate
+        chunks.append(frame.to_ndarray())
+        total += frame.samples
+        if max_duration_s is not None and total > max_duration_s * rate:
+            raise _too_long(name, None, max_duration_s)
+    return chunks, rate
+
+
+def _decode_packets(packets: Iterable[Any], damaged: list[Exception]) -> Iterator[Any]:
+    """Decode packet by packet: a damaged packet (often a cut-off last one) costs only itself."""
+    import av
+
+    for packet in packets:
+        try:
+            yield from packet.decode()
+        except av.InvalidDataError as e:
+            damaged.append(e)
+
+
+def _resample_frames(frames: Iterable[Any], resampler: Any) -> Iterator[Any]:
+    # A final None flushes whatever the resampler still holds.
+    for frame in itertools.chain(frames, [None]):
+        yield from resampler.resample(frame)
+
+
+def _check_rate(rate: float, name: str) -> None:
+    if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
+        raise UnsupportedSampleRate(
+            f"'{name}' has a sample rate of {rate:g} Hz, outside the supported "
+            f"{MIN_SOURCE_RATE}-{MAX_SOURCE_RATE} Hz: resample it (16000 Hz is ideal) and retry."
+        )
+
+
+def _check_not_too_long(duration_s: float, name: str, max_duration_s: float | None) -> None:
+    if max_duration_s is not None and duration_s > max_duration_s:
+        raise _too_long(name, duration_s, max_duration_s)
+
+
+def _too_long(name: str, duration_s: float | None, max_duration_s: float) -> AudioTooLong:
+    """duration_s is None when decoding stopped at the cap of a file whose header has no length."""
+    length = "longer than" if duration_s is None else f"{duration_s:.1f} s long, above"
+    return AudioTooLong(
+        f"'{name}' is {length} the {max_duration_s:g} s cap for one pass, which exists "
+        "because attention memory grows with the square of the length: trim the audio or "
+        "raise the cap with the max_duration_s setting (CLI: --max-duration)."
+    )
+
+
+def _empty(name: str) -> EmptyAudio:
+    return EmptyAudio(f"'{name}' contains no audio samples: upload a file with sound in it.")
+
+
+def _finish(
+    frames: np.ndarray,
+    info: SourceInfo,
+    warnings: list[str],
+    min_duration_s: float,
+    max_duration_s: float | None,
+) -> Waveform:
+    """Validate (frames, channels) float32 at the source rate, then downmix and resample."""
+    name = info.name
+    if len(frames) == 0:
+        raise _empty(name)
+    if info.duration_s < min_duration_s:
+        raise AudioTooShort(
+            f"'{name}' is {info.duration_s:.3f} s long, shorter than the "
+            f"{min_duration_s:g} s minimum: record or upload a longer clip."
+        )
+    _check_not_too_long(info.duration_s, name, max_duration_s)
+    if not np.isfinite(frames).all():
+        raise InvalidSamples(
+            f"'{name}' contains NaN or infinite samples: re-export it as ordinary PCM audio."
+        )
+    clipped = np.count_nonzero(np.abs(frames) >= CLIP_LEVEL) / frames.size
+    mono = frames[:, 0] if frames.shape[1] == 1 else frames.mean(axis=1, dtype=np.float32)
+    if info.sample_rate != TARGET_RATE:
+        mono = soxr.resample(mono, info.sample_rate, TARGET_RATE, quality="HQ")
+    samples = np.ascontiguousarray(mono, dtype=np.float32)
+    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
+    if peak < 10 ** (SILENCE_DBFS / 20):
+        level = f"peak {20 * math.log10(peak):.0f} dBFS" if peak > 0 else "every sample is zero"
+        warnings.append(
+            f"The audio is silent ({level}): the emotion scores will describe noise, not speech."
+        )
+    if clipped > CLIP_FRACTION:
+        warnings.append(
+            f"The audio is heavily clipped ({clipped:.1%} of samples at full scale): "
+            "scores may be less reliable; record with a lower input gain."
+        )
+    return Waveform(samples, info, warnings)

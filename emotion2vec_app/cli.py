@@ -1,0 +1,129 @@
+"""`emotion2vec-app`: predict emotions of audio files from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, AudioError
+from emotion2vec_app.engine import DTYPES, AnalysisOptions, Engine, ModelLoadFailed, ModelNotReady
+from emotion2vec_app.model_source import DEFAULT_MODEL_ID, HUBS
+from emotion2vec_app.outputs import default_output_root, save_run
+from emotion2vec_app.results import GRANULARITIES, Prediction
+
+DEMO_NOTE = "Demo model: random weights. These predictions mean nothing."
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        default=DEFAULT_MODEL_ID,
+        help=f"hub id, local model dir, or 'demo' (default {DEFAULT_MODEL_ID})",
+    )
+    group.add_argument(
+        "--hub", choices=HUBS, default="ms", help="ms = ModelScope, hf = Hugging Face"
+    )
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    group.add_argument("--dtype", choices=("auto", *DTYPES), default="auto")
+    group.add_argument(
+        "--max-duration",
+        type=float,
+        default=DEFAULT_MAX_DURATION_S,
+        help=f"longest clip in seconds for one pass (default {DEFAULT_MAX_DURATION_S:.0f})",
+    )
+
+
+def engine_from_args(args: argparse.Namespace) -> Engine:
+    return Engine(
+        args.model,
+        hub=args.hub,
+        device=args.device,
+        dtype=args.dtype,
+        max_duration_s=args.max_duration,
+        on_log=lambda message: print(message, file=sys.stderr),
+    )
+
+
+def summary_line(path: str, prediction: Prediction, run_dir: Path | None) -> str:
+    top = prediction.emotion
+    info = prediction.audio
+    parts = [
+        f"{path}: {top.emoji} {top.key} ({top.zh}) {prediction.confidence:.3f}",
+        f"{info.duration_s:.2f} s {info.format} {info.sample_rate} Hz {info.channels} ch",
+        f"{prediction.timings_ms['total']:.0f} ms",
+    ]
+    if prediction.frames is not None:
+        parts.append(f"{len(prediction.frames.probs)} frames")
+    if run_dir is not None:
+        parts.append(str(run_dir))
+    return " | ".join(parts)
+
+
+def predict(args: argparse.Namespace) -> int:
+    engine = engine_from_args(args)
+    options = AnalysisOptions(args.granularity, args.embedding, args.smooth)
+    failures = 0
+    for path in args.files:
+        try:
+            prediction = engine.analyze(path, options)
+        except AudioError as error:
+            failures += 1
+            print(f"Skipping {path}: {error}", file=sys.stderr)
+            continue
+        except (ModelLoadFailed, ModelNotReady) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        if prediction.model.demo and path == args.files[0]:
+            print(DEMO_NOTE, file=sys.stderr)
+        for warning in prediction.warnings:
+            print(f"warning: {path}: {warning}", file=sys.stderr)
+        run = None if args.no_save else save_run(prediction, args.output_dir)
+        if args.json:
+            run_dir = str(run.path) if run else None
+            embedding_file = run.embedding_file.name if run and run.embedding_file else None
+            print(json.dumps(prediction.to_json(run_dir, embedding_file), ensure_ascii=False))
+        else:
+            print(summary_line(path, prediction, run.path if run else None))
+    return 1 if failures else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emotion2vec-app", description="Speech emotion recognition with emotion2vec+."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log model loading")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict_parser = commands.add_parser("predict", help="predict the emotion of audio files")
+    predict_parser.add_argument("files", nargs="+", metavar="FILE")
+    predict_parser.add_argument("--granularity", choices=GRANULARITIES, default="utterance")
+    predict_parser.add_argument(
+        "--embedding", action="store_true", help="save embedding.npy ((D,) or (T, D))"
+    )
+    predict_parser.add_argument(
+        "--smooth", type=float, default=0.0, metavar="SECONDS", help="frame-score smoothing window"
+    )
+    predict_parser.add_argument("--json", action="store_true", help="one JSON result per line")
+    predict_parser.add_argument("--output-dir", type=Path, default=default_output_root())
+    predict_parser.add_argument("--no-save", action="store_true", help="write no run folder")
+    add_model_options(predict_parser)
+    predict_parser.set_defaults(run=predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Without -v the CLI reports every problem itself, once, without tracebacks.
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.CRITICAL,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.run(args)
+    except ValueError as error:  # bad option values, e.g. --smooth out of range
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,270 @@
+"""The one model of a process: loads in the background at start, then serves analyses.
+
+The page and the CLI start at once; `analyze()` waits for readiness (up to a timeout), and a
+warm-up inference inside the load keeps the first real request as fast as the next ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emotion2vec_app import inference
+from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, Waveform, decode_audio
+from emotion2vec_app.loader import LoadedModel, WeightsError, load_model
+from emotion2vec_app.model_source import DEFAULT_MODEL_ID, ModelSourceError, resolve_model
+from emotion2vec_app.results import GRANULARITIES, FrameTimeline, ModelInfo, Prediction
+
+log = logging.getLogger("emotion2vec_app")
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DEFAULT_WAIT_S = 120.0
+WARMUP_S = 1.0
+
+
+class EngineState(str, Enum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ModelNotReady(RuntimeError):
+    """The model did not finish loading within the wait."""
+
+
+class ModelLoadFailed(RuntimeError):
+    """Loading failed; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    state: EngineState
+    model: str
+    demo: bool
+    device: str
+    dtype: str
+    load_seconds: float | None
+    elapsed_s: float
+    error: str | None
+
+    def to_json(self) -> dict:
+        return {
+            "state": self.state.value,
+            "model": self.model,
+            "demo": self.demo,
+            "device": self.device,
+            "dtype": self.dtype,
+            "load_seconds": None if self.load_seconds is None else round(self.load_seconds, 3),
+            "elapsed_s": round(self.elapsed_s, 1),
+            "error": self.error,
+        }
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadFailed(
+            f"Device {requested!r} was asked for, but this torch build sees no CUDA GPU "
+            f"(torch {torch.__version__}). Use --device cpu."
+        )
+    return device
+
+
+def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
+    if requested == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if requested not in DTYPES:
+        raise ModelLoadFailed(f"Unknown dtype {requested!r}: use auto, {', '.join(DTYPES)}.")
+    return DTYPES[requested]
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    granularity: str = "utterance"
+    extract_embedding: bool = False
+    smooth_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.granularity not in GRANULARITIES:
+            raise ValueError(
+                f"granularity must be one of {', '.join(GRANULARITIES)}, not {self.granularity!r}"
+            )
+        if not 0.0 <= self.smooth_s <= 10.0:
+            raise ValueError(f"smooth_s must be between 0 and 10 seconds, not {self.smooth_s}")
+
+
+class Engine:
+    """Owns the model. Thread-safe; loads exactly once, in a background thread."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL_ID,
+        *,
+        hub: str = "ms",
+        device: str = "auto",
+        dtype: str = "auto",
+        max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+        cache_dir: Path | None = None,
+        autostart: bool = True,
+        on_log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.model_spec = model
+        self.hub = hub
+        self.requested_device = device
+        self.requested_dtype = dtype
+        self.max_duration_s = max_duration_s
+        self.cache_dir = cache_dir
+        self._log = on_log or log.info
+        self._state = EngineState.LOADING
+        self._error: str | None = None
+        self._model: LoadedModel | None = None
+        self._started_at: float | None = None
+        self._load_seconds: float | None = None
+        self._ready = threading.Event()
+        self._start_lock = threading.Lock()
+        self._infer_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        if autostart:
+            self.start()
+
+    def start(self) -> None:
+        """Start loading; later calls do nothing."""
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            self._started_at = time.perf_counter()
+            self._thread = threading.Thread(target=self._load, name="e2v-load", daemon=True)
+            self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            device = pick_device(self.requested_device)
+            dtype = pick_dtype(self.requested_dtype, device)
+            model_dir = resolve_model(self.model_spec, self.hub, log=self._log)
+            model = load_model(model_dir, device=device, dtype=dtype, cache_dir=self.cache_dir)
+            self._warm_up(model)
+            if model.labels.warning:
+                self._log(model.labels.warning)
+            self._model = model
+            self._state = EngineState.READY
+        except (ModelSourceError, WeightsError, ModelLoadFailed) as error:
+            log.error("Model load failed: %s", error)
+            self._error = f"{type(error).__name__}: {error}"
+            self._state = EngineState.FAILED
+        except Exception as error:  # any failure must surface in status, not kill a thread
+            log.exception("Model load failed")
+            self._error = f"{type(error).__name__}: {error}"
+            self._state = EngineState.FAILED
+        finally:
+            self._load_seconds = time.perf_counter() - (self._started_at or 0.0)
+            self._ready.set()
+
+    def _warm_up(self, model: LoadedModel) -> None:
+        noise = np.random.default_rng(0).standard_normal(int(16000 * WARMUP_S)) * 0.05
+        features = inference.extract_features(model, noise.astype(np.float32))
+        inference.class_probabilities(model, features)
+        inference.class_probabilities(model, inference.utterance_embedding(features))
+
+    def status(self) -> EngineStatus:
+        model = self._model
+        now = time.perf_counter()
+        return EngineStatus(
+            state=self._state,
+            model=model.model_dir.model_id if model else self.model_spec,
+            demo=model.model_dir.demo if model else self.model_spec == "demo",
+            device=str(model.device) if model else self.requested_device,
+            dtype=str(model.dtype).removeprefix("torch.") if model else self.requested_dtype,
+            load_seconds=self._load_seconds,
+            elapsed_s=now - self._started_at if self._started_at else 0.0,
+            error=self._error,
+        )
+
+    def wait_ready(self, timeout: float | None = DEFAULT_WAIT_S) -> LoadedModel:
+        self.start()
+        if not self._ready.wait(timeout):
+            raise ModelNotReady(
+                f"The model is still loading after {timeout:.0f} s; try again shortly."
+            )
+        if self._model is None:
+            raise ModelLoadFailed(f"The model failed to load: {self._error}")
+        return self._model
+
+    def analyze(
+        self,
+        audio: str | Path | bytes | np.ndarray | Waveform,
+        options: AnalysisOptions | None = None,
+        *,
+        sample_rate: int | None = None,
+        name: str | None = None,
+        timeout: float | None = DEFAULT_WAIT_S,
+    ) -> Prediction:
+        """Decode (unless given a Waveform), wait for the model, infer, build the Prediction."""
+        options = options or AnalysisOptions()
+        started = time.perf_counter()
+        waveform = (
+            audio
+            if isinstance(audio, Waveform)
+            else decode_audio(
+                audio, sample_rate=sample_rate, name=name, max_duration_s=self.max_duration_s
+            )
+        )
+        decoded = time.perf_counter()
+        model = self.wait_ready(timeout)
+        waited = time.perf_counter()
+        with self._infer_lock:
+            features = inference.extract_features(model, waveform.samples)
+            utterance = inference.utterance_embedding(features)
+            probs = inference.class_probabilities(model, utterance)
+            frames = (
+                self._frames(model, features, options) if options.granularity == "frame" else None
+            )
+            embedding = None
+            if options.extract_embedding:
+                chosen = features if options.granularity == "frame" else utterance
+                embedding = chosen.float().cpu().numpy()
+        done = time.perf_counter()
+        warnings = list(waveform.warnings)
+        if model.labels.warning:
+            warnings.append(model.labels.warning)
+        return Prediction(
+            emotions=model.labels.emotions,
+            probs=probs,
+            granularity=options.granularity,
+            waveform=waveform,
+            model=ModelInfo(
+                id=model.model_dir.model_id,
+                demo=model.model_dir.demo,
+                device=str(model.device),
+                dtype=str(model.dtype).removeprefix("torch."),
+            ),
+            timings_ms={
+                "decode": (decoded - started) * 1000,
+                "wait": (waited - decoded) * 1000,
+                "inference": (done - waited) * 1000,
+                "total": (done - started) * 1000,
+            },
+            frames=frames,
+            embedding=embedding,
+            warnings=warnings,
+        )
+
+    @staticmethod
+    def _frames(model: LoadedModel, features: torch.Tensor, options: AnalysisOptions):
+        window = max(1, round(options.smooth_s / inference.FRAME_HOP_S))
+        smoothed = inference.smooth_frames(features, window)
+        return FrameTimeline(
+            hop_s=inference.FRAME_HOP_S,
+            probs=inference.class_probabilities(model, smoothed),
+            emotions=model.labels.emotions,
+            smooth_s=options.smooth_s,
+        )

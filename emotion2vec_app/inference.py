@@ -1,0 +1,57 @@
+"""Feeding the network and reading its head, exactly as FunASR does, plus frame scores.
+
+FunASR's scores are always softmax(proj(mean over frames)). The head is linear, so the
+logits of one frame, or of a window of frames, are proj(frame features) or proj(window
+mean): frame-level scores come from the same head that was trained on utterance means.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from emotion2vec_app.loader import LoadedModel
+
+FRAME_HOP_S = 0.02  # the feature encoder's total stride is 320 samples at 16 kHz
+
+
+def extract_features(model: LoadedModel, samples: np.ndarray) -> torch.Tensor:
+    """(T, D) features of one 16 kHz mono clip, in the model's dtype, on its device."""
+    source = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(model.device)
+    with torch.inference_mode():
+        if model.normalize:
+            source = F.layer_norm(source, source.shape)
+        source = source.view(1, -1).to(model.dtype)
+        return model.network.extract_features(source, padding_mask=None)["x"][0]
+
+
+def class_probabilities(model: LoadedModel, features: torch.Tensor) -> np.ndarray:
+    """Softmax over the active classes of proj(features), for (D,) or (T, D) features.
+
+    Slots marked "unuse_*" (old snapshots) are masked to -inf and dropped, as FunASR does.
+    """
+    with torch.inference_mode():
+        logits = model.network.proj(features).float()
+        active = list(model.labels.active_indices)
+        if len(active) < logits.shape[-1]:
+            masked = torch.full_like(logits, float("-inf"))
+            masked[..., active] = logits[..., active]
+            logits = masked
+        probs = torch.softmax(logits, dim=-1)[..., active]
+    return probs.cpu().numpy()
+
+
+def smooth_frames(features: torch.Tensor, window_frames: int) -> torch.Tensor:
+    """Centred moving mean over `window_frames` frames; edges average what exists."""
+    if window_frames <= 1:
+        return features
+    # avg_pool1d needs an odd window to stay centred.
+    window = window_frames + (window_frames + 1) % 2
+    series = features.float().T.unsqueeze(0)  # (1, D, T)
+    pooled = F.avg_pool1d(series, window, stride=1, padding=window // 2, count_include_pad=False)
+    return pooled[0].T.to(features.dtype)
+
+
+def utterance_embedding(features: torch.Tensor) -> torch.Tensor:
+    return features.mean(dim=0)

@@ -1,0 +1,253 @@
+"""Build FunASR's Emotion2vec fast: no `import funasr` walk, no random init, no pickle per load.
+
+FunASR's own path imports every funasr submodule (~6 s), initialises 164 M parameters at
+random, then `torch.load`s and deep-copies the 1.95 GB training checkpoint. Here the class is
+imported alone, built on the meta device with init skipped, and given its weights from a
+safetensors cache (inference tensors only) made once from model.pt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import importlib.util
+import io
+import os
+import sys
+import types
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from emotion2vec_app.labels import LabelSet, read_labels
+from emotion2vec_app.model_source import ModelDir, cache_root
+
+CACHE_FORMAT = "e2v-safetensors-1"
+_MODEL_MODULE = "funasr.models.emotion2vec.model"
+_STUB_PACKAGES = {"funasr": "", "funasr.models": "models", "funasr.utils": "utils"}
+
+
+class WeightsError(RuntimeError):
+    """model.pt cannot be read, or does not match config.yaml."""
+
+
+def import_emotion2vec_class() -> type[torch.nn.Module]:
+    """Import only FunASR's emotion2vec module, skipping `funasr/__init__`'s 6-s walk."""
+    if _MODEL_MODULE not in sys.modules:
+        added = []
+        if "funasr" not in sys.modules:
+            spec = importlib.util.find_spec("funasr")
+            if spec is None or spec.origin is None:
+                raise ImportError("FunASR is not installed: pip install funasr")
+            root = Path(spec.origin).parent
+            for name, sub in _STUB_PACKAGES.items():
+                package = types.ModuleType(name)
+                package.__path__ = [str(root / sub)]
+                sys.modules[name] = package
+                added.append(name)
+        try:
+            # funasr.utils.load_utils prints and warns about ffmpeg on import; we never use it.
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                __import__(_MODEL_MODULE)
+        finally:
+            # Drop the stubs so a later `import funasr` runs the real package init.
+            for name in added:
+                sys.modules.pop(name, None)
+    return sys.modules[_MODEL_MODULE].Emotion2vec
+
+
+@contextlib.contextmanager
+def _skip_init() -> Iterator[None]:
+    """Every weight is overwritten on load, so random init is wasted work (1.2 s on meta)."""
+    names = [n for n in dir(torch.nn.init) if n.endswith("_") and not n.startswith("_")]
+    saved = {n: getattr(torch.nn.init, n) for n in names}
+    for n in names:
+        setattr(torch.nn.init, n, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for n, fn in saved.items():
+            setattr(torch.nn.init, n, fn)
+
+
+def inference_config(config: dict[str, Any]) -> dict[str, Any]:
+    """model_conf without the pre-training decoder, which inference never runs."""
+    model_conf = copy.deepcopy(config["model_conf"])
+    model_conf["modalities"]["audio"]["decoder"] = None
+    return model_conf
+
+
+def build_network(config: dict[str, Any], vocab_size: int) -> torch.nn.Module:
+    """FunASR's Emotion2vec with every tensor on `meta`: no memory, no init."""
+    emotion2vec = import_emotion2vec_class()
+    with _skip_init(), torch.device("meta"):
+        network = emotion2vec(model_conf=inference_config(config), vocab_size=vocab_size)
+    return network.eval()
+
+
+def _unwrap(state: dict) -> dict:
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(state.get(key), dict):
+            state = state[key]
+    return state
+
+
+def _source_prefixes(config: dict[str, Any]) -> list[str]:
+    """Checkpoint prefixes that map to the network's root (config `scope_map`, as FunASR)."""
+    scope = config.get("scope_map") or []
+    if isinstance(scope, str):
+        scope = scope.split(",")
+    pairs = list(zip(scope[::2], scope[1::2], strict=False))
+    prefixes = [src for src, dst in pairs if str(dst).lower() == "none" and src != "none"]
+    return [*prefixes, "module.", ""]
+
+
+def select_inference_tensors(
+    checkpoint: dict, network: torch.nn.Module, config: dict[str, Any]
+) -> dict[str, torch.Tensor]:
+    """Pick the network's tensors out of a training checkpoint, checking every key and shape.
+
+    FunASR leaves a missing or misshapen key at its random init with only a printed warning;
+    here it is an error, since random weights must never pass for a model.
+    """
+    checkpoint = _unwrap(checkpoint)
+    prefixes = _source_prefixes(config)
+    selected: dict[str, torch.Tensor] = {}
+    missing: list[str] = []
+    mismatched: list[str] = []
+    for name, expected in network.state_dict().items():
+        source = next((p + name for p in prefixes if p + name in checkpoint), None)
+        if source is None:
+            missing.append(name)
+            continue
+        tensor = checkpoint[source]
+        if tuple(tensor.shape) != tuple(expected.shape):
+            mismatched.append(
+                f"{name}: checkpoint {tuple(tensor.shape)} vs config {tuple(expected.shape)}"
+            )
+            continue
+        selected[name] = tensor
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} tensors missing (e.g. {', '.join(missing[:3])})")
+    if mismatched:
+        problems.append(f"{len(mismatched)} of the wrong shape (e.g. {'; '.join(mismatched[:2])})")
+    if problems:
+        raise WeightsError(
+            "model.pt does not match config.yaml: "
+            + " and ".join(problems)
+            + ". Check that both come from the same model snapshot."
+        )
+    return selected
+
+
+def _read_checkpoint(path: Path) -> dict:
+    # weights_only: a model file is data, never code to run. mmap: no 1.95 GB copy in memory.
+    try:
+        return torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except RuntimeError as error:
+        if "mmap" not in str(error):
+            raise WeightsError(f"Cannot read {path.name}: {error}") from error
+    except Exception as error:
+        raise WeightsError(f"Cannot read {path.name}: {error}") from error
+    try:  # legacy (non-zip) files cannot be memory-mapped
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise WeightsError(f"Cannot read {path.name}: {error}") from error
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def cache_path(model_dir: ModelDir, dtype: torch.dtype, root: Path | None = None) -> Path:
+    """Where the safetensors cache for this model.pt and dtype lives.
+
+    Keyed by the file's identity (path, size, mtime) and the config, so a changed model.pt
+    or config is converted again; the path-and-dtype half of the name finds stale entries.
+    """
+    weights = model_dir.weights_path.resolve()
+    stat = weights.stat()
+    config_bytes = model_dir.config_path.read_bytes()
+    owner = _digest(weights, dtype)
+    version = _digest(CACHE_FORMAT, stat.st_size, stat.st_mtime_ns, config_bytes)
+    return (root or cache_root()) / "weights" / f"{owner}-{version}.safetensors"
+
+
+def convert_to_safetensors(
+    model_dir: ModelDir, dtype: torch.dtype, dest: Path, config: dict[str, Any] | None = None
+) -> Path:
+    """Write the inference tensors of model.pt, in `dtype`, to `dest` atomically."""
+    from safetensors.torch import save_file
+
+    config = config or load_config(model_dir)
+    labels = read_labels(model_dir.tokens_path)
+    network = build_network(config, len(labels.tokens))
+    checkpoint = _read_checkpoint(model_dir.weights_path)
+    tensors = {
+        name: tensor.to(dtype).contiguous() if tensor.is_floating_point() else tensor.contiguous()
+        for name, tensor in select_inference_tensors(checkpoint, network, config).items()
+    }
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
+    try:
+        save_file(tensors, str(partial), metadata={"format": CACHE_FORMAT, "dtype": str(dtype)})
+        os.replace(partial, dest)
+    finally:
+        partial.unlink(missing_ok=True)
+    owner = dest.name.split("-")[0]
+    for stale in dest.parent.glob(f"{owner}-*.safetensors"):
+        if stale != dest:
+            stale.unlink(missing_ok=True)
+    return dest
+
+
+def load_config(model_dir: ModelDir) -> dict[str, Any]:
+    return yaml.safe_load(model_dir.config_path.read_text(encoding="utf-8"))
+
+
+@dataclass
+class LoadedModel:
+    network: torch.nn.Module
+    labels: LabelSet
+    device: torch.device
+    dtype: torch.dtype
+    normalize: bool
+    model_dir: ModelDir
+    cache_file: Path
+
+
+def load_model(
+    model_dir: ModelDir,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    cache_dir: Path | None = None,
+) -> LoadedModel:
+    """The network, ready for inference on `device`, weights straight from the cache."""
+    from safetensors.torch import load_file
+
+    config = load_config(model_dir)
+    labels = read_labels(model_dir.tokens_path)
+    cache_file = cache_path(model_dir, dtype, cache_dir)
+    if not cache_file.exists():
+        convert_to_safetensors(model_dir, dtype, cache_file, config)
+    network = build_network(config, len(labels.tokens))
+    state = load_file(str(cache_file), device=str(device))
+    network.load_state_dict(state, strict=True, assign=True)
+    return LoadedModel(
+        network=network,
+        labels=labels,
+        device=device,
+        dtype=dtype,
+        normalize=bool(config["model_conf"].get("normalize", False)),
+        model_dir=model_dir,
+        cache_file=cache_file,
+    )

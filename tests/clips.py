@@ -1,0 +1,128 @@
+"""Synthesise test audio: speech from espeak-ng, converted with sox and PyAV.
+
+Real speech (not tones) makes decoder comparisons meaningful, and espeak-ng is deterministic,
+so the same text always gives the same clip. sox cannot write opus or AAC, so PyAV encodes those.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+DEFAULT_TEXT = "Hello there. I am really happy to see you today, this is wonderful news."
+TOOLS = ("espeak-ng", "sox")
+
+
+def missing_tools() -> list[str]:
+    """The command-line tools these helpers need that are not on PATH."""
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
+def speak(text: str, path: Path, *, voice: str = "en", speed: int | None = None) -> Path:
+    """Speak `text` into a 22050 Hz mono 16-bit WAV (speed in words per minute)."""
+    speed_args = ["-s", str(speed)] if speed else []
+    _run(["espeak-ng", "-v", voice, *speed_args, "-w", str(path), text])
+    return path
+
+
+def convert(
+    src: Path,
+    dest: Path,
+    *,
+    rate: int | None = None,
+    channels: int | None = None,
+    bits: int | None = None,
+    encoding: str | None = None,
+) -> Path:
+    """Convert with sox; the format follows dest's extension (wav, flac, ogg, mp3, ...)."""
+    options = {"-r": rate, "-c": channels, "-b": bits, "-e": encoding}
+    output_args = [str(arg) for key, value in options.items() if value for arg in (key, value)]
+    _run(["sox", str(src), *output_args, str(dest)])
+    return dest
+
+
+def encode_with_av(
+    src: Path,
+    dest: Path,
+    codec: str,
+    container: str,
+    *,
+    rate: int | None = None,
+    options: dict[str, str] | None = None,
+) -> Path:
+    """Encode mono audio with PyAV's FFmpeg (e.g. aac/mp4, libopus/webm, libopus/ogg, aac/adts).
+
+    libopus only takes 8, 12, 16, 24 or 48 kHz, so opus is encoded at 48 kHz by default.
+    `options` go to the muxer, e.g. {"live": "1"} for a WebM without a duration, as browsers
+    record them.
+    """
+    import av
+
+    rate = rate or (48000 if "opus" in codec else sf.info(str(src)).samplerate)
+    with (
+        av.open(str(src)) as inp,
+        av.open(str(dest), "w", format=container, options=options or {}) as out,
+    ):
+        stream = out.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)
+        for frame in [*inp.decode(audio=0), None]:
+            for resampled in resampler.resample(frame):
+                out.mux(stream.encode(resampled))
+        out.mux(stream.encode(None))
+    return dest
+
+
+def tone(
+    seconds: float, rate: int = 16000, *, freq: float = 440.0, amplitude: float = 0.5
+) -> np.ndarray:
+    """A float32 sine, the simplest signal whose level is known exactly."""
+    t = np.arange(round(seconds * rate)) / rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int, subtype: str | None = None) -> Path:
+    """Write samples ((n,) or (n, channels)) to a WAV file; subtype e.g. "PCM_16", "FLOAT"."""
+    sf.write(str(path), samples, rate, subtype=subtype, format="WAV")
+    return path
+
+
+def write_tone(path: Path, seconds: float, rate: int = 16000, **kwargs: float) -> Path:
+    return write_wav(path, tone(seconds, rate, **kwargs), rate)
+
+
+def write_silence(path: Path, seconds: float, rate: int = 16000) -> Path:
+    return write_wav(path, np.zeros(round(seconds * rate), np.float32), rate)
+
+
+def make_clip_set(directory: Path, text: str = DEFAULT_TEXT) -> dict[str, Path]:
+    """The same sentence in every supported format, rate and layout, keyed by a short name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    wav = speak(text, directory / "speech.wav")
+    return {
+        "wav": wav,
+        "wav8": convert(wav, directory / "speech_u8.wav", bits=8),
+        "wav24": convert(wav, directory / "speech_s24.wav", bits=24),
+        "wav32f": convert(wav, directory / "speech_f32.wav", bits=32, encoding="floating-point"),
+        "flac": convert(wav, directory / "speech.flac"),
+        "ogg": convert(wav, directory / "speech.ogg"),
+        "mp3": convert(wav, directory / "speech.mp3"),
+        "opus": encode_with_av(wav, directory / "speech.opus", "libopus", "ogg"),
+        "m4a": encode_with_av(wav, directory / "speech.m4a", "aac", "mp4"),
+        "aac": encode_with_av(wav, directory / "speech.aac", "aac", "adts"),
+        "webm": encode_with_av(wav, directory / "speech.webm", "libopus", "webm"),
+        "webm_live": encode_with_av(
+            wav, directory / "speech_live.webm", "libopus", "webm", options={"live": "1"}
+        ),
+        "stereo48k": convert(wav, directory / "speech_stereo48k.wav", rate=48000, channels=2),
+        "rate8k": convert(wav, directory / "speech_8k.wav", rate=8000),
+        "rate96k": convert(wav, directory / "speech_96k.wav", rate=96000),
+    }
+
+
+def _run(command: list[str]) -> None:
+    subprocess.run(command, check=True, capture_output=True)

@@ -1,0 +1,206 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from emotion2vec_app import engine as engine_module
+from emotion2vec_app import inference
+from emotion2vec_app.audio import AudioError, decode_audio
+from emotion2vec_app.engine import (
+    AnalysisOptions,
+    Engine,
+    EngineState,
+    ModelLoadFailed,
+    ModelNotReady,
+)
+
+
+@pytest.fixture(scope="module")
+def speech(clips) -> np.ndarray:
+    return decode_audio(clips["wav"]).samples
+
+
+def test_status_follows_the_contract_once_ready(engine):
+    status = engine.status().to_json()
+    assert set(status) >= {"state", "model", "demo", "device", "dtype", "load_seconds", "error"}
+    assert status["state"] == "ready"
+    assert status["device"] == "cpu" and status["dtype"] == "float32"
+    assert status["demo"] is False and status["error"] is None
+    assert status["load_seconds"] > 0
+
+
+def test_utterance_prediction(engine, clips):
+    prediction = engine.analyze(clips["wav"])
+    assert prediction.probs.shape == (9,)
+    assert prediction.probs.sum() == pytest.approx(1.0, abs=1e-5)
+    assert prediction.emotion.key == max(prediction.scores, key=prediction.scores.get)
+    assert prediction.confidence == pytest.approx(max(prediction.scores.values()))
+    assert prediction.frames is None and prediction.embedding is None
+    assert prediction.audio.name == clips["wav"].name
+    assert set(prediction.timings_ms) == {"decode", "wait", "inference", "total"}
+
+
+def test_frame_scores_cover_every_20ms_frame(engine, speech):
+    prediction = engine.analyze(
+        speech, AnalysisOptions("frame", extract_embedding=True), sample_rate=16000
+    )
+    frames = prediction.frames
+    frame_count = prediction.embedding.shape[0]
+    assert frames.probs.shape == (frame_count, 9)
+    assert frame_count == pytest.approx(len(speech) / 320, abs=2)
+    np.testing.assert_allclose(frames.probs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(frames.start_s[:3], [0.0, 0.02, 0.04])
+    # Frame scores differ over time: they are not the utterance score repeated.
+    assert frames.probs.std(axis=0).max() > 1e-3
+
+
+def test_frame_scores_are_the_head_applied_per_frame(engine, speech):
+    prediction = engine.analyze(
+        speech, AnalysisOptions("frame", extract_embedding=True), sample_rate=16000
+    )
+    model = engine.wait_ready()
+    with torch.inference_mode():
+        logits = model.network.proj(torch.from_numpy(prediction.embedding))
+    np.testing.assert_allclose(
+        prediction.frames.probs, torch.softmax(logits, -1).numpy(), atol=1e-5
+    )
+
+
+def test_a_window_over_the_whole_clip_gives_the_utterance_score(engine, speech):
+    """proj is linear: proj(mean of frames) is what the utterance score is."""
+    short = speech[: 16000 * 2]
+    prediction = engine.analyze(short, AnalysisOptions("frame", smooth_s=10.0), sample_rate=16000)
+    middle = len(prediction.frames.probs) // 2
+    np.testing.assert_allclose(prediction.frames.probs[middle], prediction.probs, atol=1e-5)
+
+
+def test_smoothing_steadies_the_timeline(engine, speech):
+    raw = engine.analyze(speech, AnalysisOptions("frame"), sample_rate=16000).frames.probs
+    smooth = engine.analyze(speech, AnalysisOptions("frame", smooth_s=0.5), sample_rate=16000)
+    assert smooth.frames.smooth_s == 0.5
+    jitter = lambda p: np.abs(np.diff(p, axis=0)).mean()  # noqa: E731
+    assert jitter(smooth.frames.probs) < jitter(raw) / 3
+
+
+def test_embedding_shapes(engine, speech):
+    utterance = engine.analyze(speech, AnalysisOptions(extract_embedding=True), sample_rate=16000)
+    frame = engine.analyze(
+        speech, AnalysisOptions("frame", extract_embedding=True), sample_rate=16000
+    )
+    assert utterance.embedding.shape == (64,) and utterance.embedding.dtype == np.float32
+    assert frame.embedding.ndim == 2 and frame.embedding.shape[1] == 64
+    np.testing.assert_allclose(frame.embedding.mean(axis=0), utterance.embedding, atol=1e-5)
+
+
+def test_different_clips_get_different_scores(engine, clips):
+    speech = engine.analyze(clips["wav"]).probs
+    noise = np.random.default_rng(3).standard_normal(32000).astype(np.float32)
+    assert np.abs(engine.analyze(noise, sample_rate=16000).probs - speech).max() > 1e-3
+
+
+def test_silence_gives_a_warning_not_an_error(engine):
+    prediction = engine.analyze(np.zeros(16000, dtype=np.float32), sample_rate=16000)
+    assert any("silent" in w for w in prediction.warnings)
+
+
+def test_bad_options_are_rejected():
+    with pytest.raises(ValueError, match="granularity"):
+        AnalysisOptions("word")
+    with pytest.raises(ValueError, match="smooth_s"):
+        AnalysisOptions(smooth_s=-1)
+
+
+class BlockingLoad:
+    """Counts loads and holds them until released, to catch the engine mid-load."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.release = threading.Event()
+        self.real = engine_module.load_model
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        self.release.wait(30)
+        return self.real(*args, **kwargs)
+
+
+def test_loading_state_then_ready_and_warm_up_inside_the_load(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    blocking = BlockingLoad()
+    monkeypatch.setattr(engine_module, "load_model", blocking)
+    calls = []
+    real_extract = inference.extract_features
+    monkeypatch.setattr(
+        inference, "extract_features", lambda *a: calls.append(1) or real_extract(*a)
+    )
+    engine = Engine(str(tiny_model_dir), cache_dir=tmp_path)
+    assert engine.status().state is EngineState.LOADING
+    with pytest.raises(ModelNotReady, match="still loading"):
+        engine.analyze(np.zeros(8000, np.float32), sample_rate=16000, timeout=0.2)
+    blocking.release.set()
+    engine.wait_ready(30)
+    assert engine.status().state is EngineState.READY
+    assert calls == [1], "one warm-up inference ran inside the load"
+
+
+def test_concurrent_first_calls_load_once(tiny_model_dir, tmp_path, monkeypatch, speech):
+    blocking = BlockingLoad()
+    monkeypatch.setattr(engine_module, "load_model", blocking)
+    engine = Engine(str(tiny_model_dir), cache_dir=tmp_path, autostart=False)
+    results = [None] * 8
+    errors = []
+
+    def call(i):
+        try:
+            results[i] = engine.analyze(speech, sample_rate=16000).probs
+        except Exception as error:  # collected for the assert below
+            errors.append(error)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    blocking.release.set()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert blocking.calls == 1
+    for probs in results[1:]:
+        np.testing.assert_array_equal(probs, results[0])
+
+
+def test_failed_load_is_a_state_with_the_reason(tmp_path):
+    engine = Engine(str(tmp_path / "nowhere"), cache_dir=tmp_path)
+    with pytest.raises(ModelLoadFailed, match="neither 'demo'"):
+        engine.analyze(np.zeros(8000, np.float32), sample_rate=16000)
+    status = engine.status()
+    assert status.state is EngineState.FAILED
+    assert "ModelSourceError" in status.error
+    assert status.load_seconds is not None
+
+
+def test_cuda_without_a_gpu_fails_clearly(tiny_model_dir, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    engine = Engine(str(tiny_model_dir), device="cuda", cache_dir=tmp_path)
+    with pytest.raises(ModelLoadFailed, match="sees no CUDA GPU"):
+        engine.wait_ready(30)
+
+
+def test_bfloat16_stays_close_to_float32(tiny_model_dir, tmp_path, engine, speech):
+    bf16 = Engine(str(tiny_model_dir), dtype="bfloat16", cache_dir=tmp_path)
+    ours = bf16.analyze(speech, sample_rate=16000)
+    assert ours.model.dtype == "bfloat16"
+    reference = engine.analyze(speech, sample_rate=16000)
+    assert np.abs(ours.probs - reference.probs).max() < 0.05
+
+
+def test_bad_audio_fails_at_once_even_while_loading(tiny_model_dir, tmp_path, monkeypatch):
+    blocking = BlockingLoad()
+    monkeypatch.setattr(engine_module, "load_model", blocking)
+    engine = Engine(str(tiny_model_dir), cache_dir=tmp_path)
+    with pytest.raises(AudioError):
+        engine.analyze(b"definitely not audio", name="x.wav", timeout=30)
+    assert engine.status().state is EngineState.LOADING
+    blocking.release.set()
