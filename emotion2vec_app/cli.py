@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 
 from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, AudioError
-from emotion2vec_app.engine import DTYPES, AnalysisOptions, Engine, ModelLoadFailed, ModelNotReady
+from emotion2vec_app.engine import (
+    DTYPE_CHOICES,
+    AnalysisOptions,
+    Engine,
+    ModelLoadFailed,
+    ModelNotReady,
+)
 from emotion2vec_app.model_source import DEFAULT_MODEL_ID, HUBS
 from emotion2vec_app.outputs import default_output_root, save_run
 from emotion2vec_app.results import GRANULARITIES, Prediction
@@ -28,7 +34,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--hub", choices=HUBS, default="ms", help="ms = ModelScope, hf = Hugging Face"
     )
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    group.add_argument("--dtype", choices=("auto", *DTYPES), default="auto")
+    group.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto")
     group.add_argument(
         "--max-duration",
         type=float,

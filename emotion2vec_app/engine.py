@@ -13,19 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from emotion2vec_app import inference
 from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, Waveform, decode_audio
-from emotion2vec_app.loader import LoadedModel, WeightsError, load_model
-from emotion2vec_app.model_source import DEFAULT_MODEL_ID, ModelSourceError, resolve_model
+from emotion2vec_app.model_source import DEFAULT_MODEL_ID, ModelError, resolve_model
 from emotion2vec_app.results import GRANULARITIES, FrameTimeline, ModelInfo, Prediction
+
+if TYPE_CHECKING:  # torch and FunASR are imported by the load thread, not by importers
+    from emotion2vec_app.loader import LoadedModel
 
 log = logging.getLogger("emotion2vec_app")
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPE_CHOICES = ("auto", "float32", "float16", "bfloat16")
 DEFAULT_WAIT_S = 120.0
 WARMUP_S = 1.0
 
@@ -66,26 +67,6 @@ class EngineStatus:
             "elapsed_s": round(self.elapsed_s, 1),
             "error": self.error,
         }
-
-
-def pick_device(requested: str = "auto") -> torch.device:
-    if requested == "auto":
-        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    device = torch.device(requested)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadFailed(
-            f"Device {requested!r} was asked for, but this torch build sees no CUDA GPU "
-            f"(torch {torch.__version__}). Use --device cpu."
-        )
-    return device
-
-
-def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
-    if requested == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    if requested not in DTYPES:
-        raise ModelLoadFailed(f"Unknown dtype {requested!r}: use auto, {', '.join(DTYPES)}.")
-    return DTYPES[requested]
 
 
 @dataclass(frozen=True)
@@ -148,32 +129,37 @@ class Engine:
 
     def _load(self) -> None:
         try:
-            device = pick_device(self.requested_device)
-            dtype = pick_dtype(self.requested_dtype, device)
+            from emotion2vec_app import loader  # imports torch: ~1.3 s, off the caller's thread
+
+            device = loader.resolve_device(self.requested_device)
+            dtype = loader.resolve_dtype(self.requested_dtype, device)
             model_dir = resolve_model(self.model_spec, self.hub, log=self._log)
-            model = load_model(model_dir, device=device, dtype=dtype, cache_dir=self.cache_dir)
+            model = loader.load_model(
+                model_dir, device=device, dtype=dtype, cache_dir=self.cache_dir
+            )
             self._warm_up(model)
             if model.labels.warning:
                 self._log(model.labels.warning)
             self._model = model
             self._state = EngineState.READY
-        except (ModelSourceError, WeightsError, ModelLoadFailed) as error:
-            log.error("Model load failed: %s", error)
-            self._error = f"{type(error).__name__}: {error}"
-            self._state = EngineState.FAILED
         except Exception as error:  # any failure must surface in status, not kill a thread
-            log.exception("Model load failed")
+            if isinstance(error, ModelError):  # expected and explained: no traceback
+                log.error("Model load failed: %s", error)
+            else:
+                log.exception("Model load failed")
             self._error = f"{type(error).__name__}: {error}"
             self._state = EngineState.FAILED
         finally:
             self._load_seconds = time.perf_counter() - (self._started_at or 0.0)
             self._ready.set()
 
-    def _warm_up(self, model: LoadedModel) -> None:
+    @staticmethod
+    def _warm_up(model: LoadedModel) -> None:
+        """Run every code path once, so the first user request is as fast as later ones."""
+        from emotion2vec_app import inference
+
         noise = np.random.default_rng(0).standard_normal(int(16000 * WARMUP_S)) * 0.05
-        features = inference.extract_features(model, noise.astype(np.float32))
-        inference.class_probabilities(model, features)
-        inference.class_probabilities(model, inference.utterance_embedding(features))
+        inference.score_clip(model, noise.astype(np.float32), frames=True, embedding=True)
 
     def status(self) -> EngineStatus:
         model = self._model
@@ -221,24 +207,23 @@ class Engine:
         decoded = time.perf_counter()
         model = self.wait_ready(timeout)
         waited = time.perf_counter()
+        from emotion2vec_app import inference
+
         with self._infer_lock:
-            features = inference.extract_features(model, waveform.samples)
-            utterance = inference.utterance_embedding(features)
-            probs = inference.class_probabilities(model, utterance)
-            frames = (
-                self._frames(model, features, options) if options.granularity == "frame" else None
+            scores = inference.score_clip(
+                model,
+                waveform.samples,
+                frames=options.granularity == "frame",
+                smooth_s=options.smooth_s,
+                embedding=options.extract_embedding,
             )
-            embedding = None
-            if options.extract_embedding:
-                chosen = features if options.granularity == "frame" else utterance
-                embedding = chosen.float().cpu().numpy()
         done = time.perf_counter()
         warnings = list(waveform.warnings)
         if model.labels.warning:
             warnings.append(model.labels.warning)
         return Prediction(
             emotions=model.labels.emotions,
-            probs=probs,
+            probs=scores.probs,
             granularity=options.granularity,
             waveform=waveform,
             model=ModelInfo(
@@ -253,18 +238,14 @@ class Engine:
                 "inference": (done - waited) * 1000,
                 "total": (done - started) * 1000,
             },
-            frames=frames,
-            embedding=embedding,
+            frames=None
+            if scores.frame_probs is None
+            else FrameTimeline(
+                hop_s=inference.FRAME_HOP_S,
+                probs=scores.frame_probs,
+                emotions=model.labels.emotions,
+                smooth_s=options.smooth_s,
+            ),
+            embedding=scores.embedding,
             warnings=warnings,
-        )
-
-    @staticmethod
-    def _frames(model: LoadedModel, features: torch.Tensor, options: AnalysisOptions):
-        window = max(1, round(options.smooth_s / inference.FRAME_HOP_S))
-        smoothed = inference.smooth_frames(features, window)
-        return FrameTimeline(
-            hop_s=inference.FRAME_HOP_S,
-            probs=inference.class_probabilities(model, smoothed),
-            emotions=model.labels.emotions,
-            smooth_s=options.smooth_s,
         )

@@ -7,6 +7,8 @@ mean): frame-level scores come from the same head that was trained on utterance 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -55,3 +57,31 @@ def smooth_frames(features: torch.Tensor, window_frames: int) -> torch.Tensor:
 
 def utterance_embedding(features: torch.Tensor) -> torch.Tensor:
     return features.mean(dim=0)
+
+
+@dataclass
+class ClipScores:
+    probs: np.ndarray  # (C,) utterance probabilities
+    frame_probs: np.ndarray | None  # (T, C), for frame granularity
+    embedding: np.ndarray | None  # (D,) utterance or (T, D) frame features, float32
+
+
+def score_clip(
+    model: LoadedModel,
+    samples: np.ndarray,
+    *,
+    frames: bool = False,
+    smooth_s: float = 0.0,
+    embedding: bool = False,
+) -> ClipScores:
+    """Everything one analysis needs from one forward pass."""
+    features = extract_features(model, samples)
+    utterance = utterance_embedding(features)
+    frame_probs = None
+    if frames:
+        window = max(1, round(smooth_s / FRAME_HOP_S))
+        frame_probs = class_probabilities(model, smooth_frames(features, window))
+    chosen = None
+    if embedding:
+        chosen = (features if frames else utterance).float().cpu().numpy()
+    return ClipScores(class_probabilities(model, utterance), frame_probs, chosen)

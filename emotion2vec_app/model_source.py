@@ -31,8 +31,12 @@ HF_REPOS = {
 PROBE_TIMEOUT_S = 3.0
 
 
-class ModelSourceError(RuntimeError):
-    """The model cannot be found, fetched or used; the message says what to do."""
+class ModelError(RuntimeError):
+    """A model problem the user can fix; the message says how."""
+
+
+class ModelSourceError(ModelError):
+    """The model cannot be found, fetched or used."""
 
 
 class HubUnreachable(ModelSourceError):

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from emotion2vec_app import engine as engine_module
-from emotion2vec_app import inference
+from emotion2vec_app import inference, loader
 from emotion2vec_app.audio import AudioError, decode_audio
 from emotion2vec_app.engine import (
     AnalysisOptions,
@@ -117,7 +116,7 @@ class BlockingLoad:
     def __init__(self) -> None:
         self.calls = 0
         self.release = threading.Event()
-        self.real = engine_module.load_model
+        self.real = loader.load_model
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
@@ -129,7 +128,7 @@ def test_loading_state_then_ready_and_warm_up_inside_the_load(
     tiny_model_dir, tmp_path, monkeypatch
 ):
     blocking = BlockingLoad()
-    monkeypatch.setattr(engine_module, "load_model", blocking)
+    monkeypatch.setattr(loader, "load_model", blocking)
     calls = []
     real_extract = inference.extract_features
     monkeypatch.setattr(
@@ -147,7 +146,7 @@ def test_loading_state_then_ready_and_warm_up_inside_the_load(
 
 def test_concurrent_first_calls_load_once(tiny_model_dir, tmp_path, monkeypatch, speech):
     blocking = BlockingLoad()
-    monkeypatch.setattr(engine_module, "load_model", blocking)
+    monkeypatch.setattr(loader, "load_model", blocking)
     engine = Engine(str(tiny_model_dir), cache_dir=tmp_path, autostart=False)
     results = [None] * 8
     errors = []
@@ -198,7 +197,7 @@ def test_bfloat16_stays_close_to_float32(tiny_model_dir, tmp_path, engine, speec
 
 def test_bad_audio_fails_at_once_even_while_loading(tiny_model_dir, tmp_path, monkeypatch):
     blocking = BlockingLoad()
-    monkeypatch.setattr(engine_module, "load_model", blocking)
+    monkeypatch.setattr(loader, "load_model", blocking)
     engine = Engine(str(tiny_model_dir), cache_dir=tmp_path)
     with pytest.raises(AudioError):
         engine.analyze(b"definitely not audio", name="x.wav", timeout=30)
