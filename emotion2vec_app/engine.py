@@ -104,7 +104,7 @@ class Engine:
         self.requested_device = device
         self.requested_dtype = dtype
         self.max_duration_s = max_duration_s
-        self.cache_dir = cache_dir
+        self.cache_dir = Path(cache_dir) if cache_dir else None
         self._log = on_log or log.info
         self._state = EngineState.LOADING
         self._error: str | None = None

@@ -12,7 +12,6 @@ import contextlib
 import copy
 import hashlib
 import importlib.util
-import io
 import os
 import sys
 import types
@@ -30,6 +29,9 @@ from emotion2vec_app.model_source import ModelDir, ModelError, cache_root
 
 CACHE_FORMAT = "e2v-safetensors-1"
 _MODEL_MODULE = "funasr.models.emotion2vec.model"
+_NOISY_MODULE = "funasr.utils.load_utils"
+# pydub (imported by FunASR's audio loaders, unused here) warns that ffmpeg is missing.
+warnings.filterwarnings("ignore", message="Couldn't find ffmpeg or avconv", category=RuntimeWarning)
 _STUB_PACKAGES = {"funasr": "", "funasr.models": "models", "funasr.utils": "utils"}
 
 
@@ -85,15 +87,31 @@ def import_emotion2vec_class() -> type[torch.nn.Module]:
                 sys.modules[name] = package
                 added.append(name)
         try:
-            # funasr.utils.load_utils prints and warns about ffmpeg on import; we never use it.
-            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                __import__(_MODEL_MODULE)
+            if _NOISY_MODULE not in sys.modules:
+                _import_without_print(_NOISY_MODULE)
+            __import__(_MODEL_MODULE)
         finally:
             # Drop the stubs so a later `import funasr` runs the real package init.
             for name in added:
                 sys.modules.pop(name, None)
     return sys.modules[_MODEL_MODULE].Emotion2vec
+
+
+def _import_without_print(name: str) -> None:
+    """Import a module with `print` silenced in that module only.
+
+    funasr.utils.load_utils prints an ffmpeg install hint at import (the app never uses
+    its loaders). Swapping sys.stdout instead would mute every other thread meanwhile.
+    """
+    spec = importlib.util.find_spec(name)
+    module = importlib.util.module_from_spec(spec)
+    module.print = lambda *args, **kwargs: None
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
 
 
 @contextlib.contextmanager

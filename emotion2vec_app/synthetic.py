@@ -124,6 +124,7 @@ def build_model_dir(
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a model dir is not
     try:
         torch.save(state, staging / "model.pt")
         (staging / "config.yaml").write_text(
