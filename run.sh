@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command a user runs. First run: creates .venv and installs the app. Then:
-#   ./run.sh [--demo] [OPTIONS]      start the app (--demo: tiny random-weight model)
+#   ./run.sh [--demo] [OPTIONS]      start the WebUI on http://127.0.0.1:7860, warm it up
+#                                    (--demo: tiny random-weight model; --help: all options)
 #   ./run.sh predict FILE... [OPTS]  the CLI (emotion2vec-app predict --help)
 #   ./run.sh test [PYTEST ARGS]      install test tools, then run the whole test suite
 set -euo pipefail
@@ -17,17 +18,23 @@ setup() {
     python_ok "$python" || { echo "run.sh needs Python >= 3.10 (set PYTHON=/path/to/python3)" >&2; exit 1; }
     echo "First run: setting up $VENV (a few minutes; torch and FunASR are large)..."
     [ -x $VENV/bin/python ] || "$python" -m venv $VENV
-    $VENV/bin/python -m pip install --quiet --upgrade pip
-    $VENV/bin/python -m pip install --quiet -e ".[dev]"
+    if ! { $VENV/bin/python -m pip install --upgrade pip \
+        && $VENV/bin/python -m pip install -e ".[dev]"; } > $VENV/install.log 2>&1; then
+      tail -n 30 $VENV/install.log >&2
+      echo "Setup failed; the full log is $VENV/install.log" >&2
+      exit 1
+    fi
     touch "$STAMP"
   fi
 }
 
-# Debian/Ubuntu tools the tests use to make speech-like audio.
+# Debian/Ubuntu tools the tests use: speech-like audio and a headless browser.
 ensure_test_tools() {
   local missing=()
   command -v espeak-ng >/dev/null || missing+=(espeak-ng)
   command -v sox >/dev/null || missing+=(sox libsox-fmt-all)
+  # The browser tests drive Debian's chromium through Playwright (no browser download).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -41,6 +48,35 @@ ensure_test_tools() {
   fi
 }
 
+# Start the server, wait for its port, send a real clip through the API, print the URL.
+serve() {
+  local port=7860 host=127.0.0.1 auth="" args=("$@")
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --port) port=$2; shift ;;
+      --port=*) port=${1#*=} ;;
+      --host) host=$2; shift ;;
+      --host=*) host=${1#*=} ;;
+      --listen) host=0.0.0.0 ;;
+      --auth) auth=$2; shift ;;
+      --auth=*) auth=${1#*=} ;;
+    esac
+    shift
+  done
+  [ "$host" = 0.0.0.0 ] && host=127.0.0.1
+  $VENV/bin/emotion2vec-app serve "${args[@]}" &
+  local server=$!
+  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; exit 0' INT TERM
+  until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
+    kill -0 $server 2>/dev/null || { wait $server; exit $?; }
+    sleep 0.3
+  done
+  $VENV/bin/emotion2vec-app warmup --url "http://$host:$port" ${auth:+--auth "$auth"} \
+    || echo "Warm-up did not finish; the server keeps running." >&2
+  echo "Open http://$host:$port in your browser. Ctrl+C stops the server."
+  wait $server
+}
+
 setup
 case "${1:-}" in
   test)
@@ -52,10 +88,6 @@ case "${1:-}" in
     exec $VENV/bin/emotion2vec-app "$@"
     ;;
   *)
-    echo
-    echo "Set up. The WebUI lands next; until then use the CLI, for example:"
-    echo "  ./run.sh predict recording.wav --model demo        # random weights, to try it"
-    echo "  ./run.sh predict recording.wav --granularity frame --embedding"
-    echo "  ./run.sh predict --help"
+    serve "$@"
     ;;
 esac

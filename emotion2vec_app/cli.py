@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from emotion2vec_app import server
 from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, AudioError
 from emotion2vec_app.engine import (
     DTYPE_CHOICES,
@@ -45,7 +46,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def engine_from_args(args: argparse.Namespace) -> Engine:
     return Engine(
-        args.model,
+        "demo" if getattr(args, "demo", False) else args.model,
         hub=args.hub,
         device=args.device,
         dtype=args.dtype,
@@ -118,10 +119,27 @@ def build_parser() -> argparse.ArgumentParser:
     predict_parser.add_argument("--no-save", action="store_true", help="write no run folder")
     add_model_options(predict_parser)
     predict_parser.set_defaults(run=predict)
+
+    serve_parser = commands.add_parser("serve", help="start the WebUI and its API (port 7860)")
+    server.add_serve_arguments(serve_parser)
+    add_model_options(serve_parser)
+    serve_parser.set_defaults(run=lambda args: server.serve(args, engine_from_args(args)))
+
+    warmup_parser = commands.add_parser(
+        "warmup", help="wait for a running server's model, then analyse an example clip"
+    )
+    warmup_parser.add_argument("--url", default=f"http://127.0.0.1:{server.DEFAULT_PORT}")
+    warmup_parser.add_argument("--auth", metavar="USER:PASS")
+    warmup_parser.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS")
+    warmup_parser.set_defaults(
+        run=lambda args: server.warm_up(args.url, server.parse_auth(args.auth), args.timeout)
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Each result and the server's URL reach logs and pipes at once, not at exit.
+    sys.stdout.reconfigure(line_buffering=True)
     args = build_parser().parse_args(argv)
     # Without -v the CLI reports every problem itself, once, without tracebacks.
     logging.basicConfig(

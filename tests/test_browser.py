@@ -1,0 +1,215 @@
+"""The WebUI in headless Chromium: loading state, analysis, timeline, download, languages.
+
+The server is the real Gradio app in this process, so the test can hold the model load
+and see the page before the model is ready. Screenshots go to test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotion2vec_app import loader
+from emotion2vec_app.engine import Engine
+from emotion2vec_app.ui import CSS, build_ui
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
+WAIT_MS = 30_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(engine: Engine, outputs: Path) -> tuple[object, str]:
+    demo = build_ui(engine, outputs)
+    demo.queue()
+    _, url, _ = demo.launch(
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        css=CSS,
+        allowed_paths=[str(outputs)],
+    )
+    return demo, url
+
+
+class HeldLoad:
+    """Holds the model load until released, so the page can be seen while loading."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.real = loader.load_model
+
+    def __call__(self, *args, **kwargs):
+        self.release.wait(60)
+        return self.real(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def held_load() -> Iterator[HeldLoad]:
+    held = HeldLoad()
+    patch = pytest.MonkeyPatch()
+    patch.setattr(loader, "load_model", held)
+    yield held
+    held.release.set()
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def demo_server(held_load, tmp_path_factory) -> Iterator[tuple[Engine, str, Path]]:
+    engine = Engine("demo")
+    outputs = tmp_path_factory.mktemp("outputs")
+    demo, url = serve(engine, outputs)
+    yield engine, url, outputs
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        # ./run.sh test installs it; in CI a skip would hide the untested WebUI.
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("needs Debian chromium")
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def new_page(browser, locale: str = "en-US"):
+    context = browser.new_context(
+        locale=locale, accept_downloads=True, viewport={"width": 1400, "height": 1000}
+    )
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    return page
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def analyze_clip(page, clip: Path) -> str:
+    """Upload, click Analyze, and return the emotion key the result card shows.
+
+    Each analysis names a new run folder in the processing log: that marks the new result.
+    """
+    log = "#processing-log textarea"
+    if not page.locator("#audio-input input[type=file]").count():
+        page.click("#clear")  # a loaded clip replaces the upload area with a player
+    before = page.input_value(log)
+    page.set_input_files("#audio-input input[type=file]", str(clip))
+    page.wait_for_selector("#audio-input audio, #audio-input .waveform-container", state="attached")
+    page.click("#analyze")
+    page.wait_for_function(
+        "([selector, before]) => {"
+        " const value = document.querySelector(selector).value;"
+        " return value.includes('run folder') && value !== before; }",
+        arg=[log, before],
+    )
+    return page.get_attribute("#emotion-card .e2v-card", "data-emotion")
+
+
+def test_loading_then_ready_analysis_timeline_and_download(demo_server, held_load, browser, clips):
+    engine, url, outputs = demo_server
+    page = new_page(browser)
+    page.goto(url)
+
+    page.wait_for_selector("#model-status [data-state=loading]")
+    assert page.locator("#analyze").is_disabled()
+    assert "Loading model" in page.inner_text("#model-status")
+    assert page.locator("#demo-banner").is_visible()
+    assert "random" in page.inner_text("#demo-banner")
+    screenshot(page, "01-loading")
+
+    held_load.release.set()
+    page.wait_for_selector("#model-status [data-state=ready]")
+    page.wait_for_function("!document.querySelector('#analyze').disabled")
+    assert "Model ready" in page.inner_text("#model-status")
+
+    clip = clips["wav"]
+    expected = engine.analyze(clip).emotion.key
+    assert analyze_clip(page, clip) == expected
+    card = page.inner_text("#emotion-card")
+    assert "confidence" in card and "%" in card
+    page.wait_for_selector("#score-bars canvas, #score-bars svg")
+    assert not page.locator("#timeline").is_visible()
+    assert "decode" in page.input_value("#processing-log textarea")
+    screenshot(page, "02-utterance")
+
+    page.locator("#granularity").get_by_text("Frame").click()
+    page.locator("#embedding input").check()
+    assert analyze_clip(page, clips["mp3"]) == engine.analyze(clips["mp3"]).emotion.key
+    page.wait_for_selector("#timeline canvas, #timeline svg")
+    assert page.locator("#timeline").is_visible()
+    screenshot(page, "03-frame-timeline")
+
+    link = page.locator("#downloads tr:has(td[aria-label='embedding.npy']) a[download]")
+    with page.expect_download() as download_info:
+        link.click()
+    saved = ARTIFACTS / "embedding.npy"
+    download_info.value.save_as(saved)
+    embedding = np.load(saved)
+    duration = engine.analyze(clips["mp3"]).audio.duration_s
+    assert embedding.dtype == np.float32
+    assert embedding.shape[1] == 64
+    assert abs(embedding.shape[0] - duration * 50) <= 2
+    assert len(list(outputs.iterdir())) == 2, "one run folder per analysis"
+    page.context.close()
+
+
+def test_chinese_browser_gets_chinese_and_can_switch(demo_server, held_load, browser):
+    held_load.release.set()
+    _, url, _ = demo_server
+    page = new_page(browser, locale="zh-CN")
+    page.goto(url)
+    page.wait_for_selector("#model-status [data-state=ready]")
+    page.wait_for_function("document.querySelector('#analyze').innerText.includes('开始分析')")
+    assert "语音情感识别" in page.inner_text("body")
+    assert "演示模型" in page.inner_text("#demo-banner")
+    assert "模型已就绪" in page.inner_text("#model-status")
+    screenshot(page, "04-chinese")
+
+    page.locator("#language").get_by_text("English").click()
+    page.wait_for_function("document.querySelector('#analyze').innerText.includes('Analyze')")
+    assert "Speech Emotion Recognition" in page.inner_text("body")
+    assert "Model ready" in page.inner_text("#model-status")
+    page.context.close()
+
+
+def test_failed_model_shows_the_reason_and_keeps_analysis_off(browser, tmp_path):
+    engine = Engine(str(tmp_path / "no-such-model"))
+    demo, url = serve(engine, tmp_path / "outputs")
+    try:
+        page = new_page(browser)
+        page.goto(url)
+        page.wait_for_selector("#model-status [data-state=failed]")
+        status = page.inner_text("#model-status")
+        assert "no-such-model" in status and "--demo" in status
+        assert page.locator("#analyze").is_disabled()
+        assert not page.locator("#demo-banner").is_visible()
+        screenshot(page, "05-failed")
+        page.context.close()
+    finally:
+        demo.close()
