@@ -44,7 +44,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def engine_from_args(args: argparse.Namespace) -> Engine:
+def engine_from_args(args: argparse.Namespace, autostart: bool = True) -> Engine:
     return Engine(
         "demo" if getattr(args, "demo", False) else args.model,
         hub=args.hub,
@@ -52,6 +52,7 @@ def engine_from_args(args: argparse.Namespace) -> Engine:
         dtype=args.dtype,
         max_duration_s=args.max_duration,
         on_log=lambda message: print(message, file=sys.stderr),
+        autostart=autostart,
     )
 
 
@@ -123,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="start the WebUI and its API (port 7860)")
     server.add_serve_arguments(serve_parser)
     add_model_options(serve_parser)
-    serve_parser.set_defaults(run=lambda args: server.serve(args, engine_from_args(args)))
+    serve_parser.set_defaults(
+        run=lambda args: server.serve(args, engine_from_args(args, autostart=False))
+    )
 
     warmup_parser = commands.add_parser(
         "warmup", help="wait for a running server's model, then analyse an example clip"

@@ -27,6 +27,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
+    # A synthetic microphone (a beep) for the recording test, granted without a prompt.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
 WAIT_MS = 30_000
@@ -98,7 +101,10 @@ def browser():
 
 def new_page(browser, locale: str = "en-US"):
     context = browser.new_context(
-        locale=locale, accept_downloads=True, viewport={"width": 1400, "height": 1000}
+        locale=locale,
+        accept_downloads=True,
+        viewport={"width": 1400, "height": 1000},
+        permissions=["microphone"],
     )
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
@@ -108,6 +114,11 @@ def new_page(browser, locale: str = "en-US"):
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def wait_until_ready(page) -> None:
+    page.wait_for_selector("#model-status [data-state=ready]")
+    page.wait_for_function("!document.querySelector('#analyze').disabled")
 
 
 def analyze_clip(page, clip: Path) -> str:
@@ -144,8 +155,7 @@ def test_loading_then_ready_analysis_timeline_and_download(demo_server, held_loa
     screenshot(page, "01-loading")
 
     held_load.release.set()
-    page.wait_for_selector("#model-status [data-state=ready]")
-    page.wait_for_function("!document.querySelector('#analyze').disabled")
+    wait_until_ready(page)
     assert "Model ready" in page.inner_text("#model-status")
 
     clip = clips["wav"]
@@ -176,6 +186,29 @@ def test_loading_then_ready_analysis_timeline_and_download(demo_server, held_loa
     assert embedding.shape[1] == 64
     assert abs(embedding.shape[0] - duration * 50) <= 2
     assert len(list(outputs.iterdir())) == 2, "one run folder per analysis"
+    page.context.close()
+
+
+def test_microphone_recording_is_analysed(demo_server, held_load, browser):
+    held_load.release.set()
+    _, url, _ = demo_server
+    page = new_page(browser)
+    page.goto(url)
+    wait_until_ready(page)
+    page.click("#audio-input button[aria-label='Record audio']")
+    page.locator("#audio-input button", has_text="Record").first.click()
+    page.wait_for_timeout(2000)
+    page.locator("#audio-input button", has_text="Stop").first.click()
+    page.wait_for_selector("#audio-input audio", state="attached")
+    page.click("#analyze")
+    page.wait_for_function(
+        "document.querySelector('#processing-log textarea').value.includes('run folder')"
+    )
+    log = page.input_value("#processing-log textarea")
+    seconds = float(log.split(" s)")[0].rsplit(" ", 1)[1])
+    assert 1.0 < seconds < 10.0, log
+    assert page.get_attribute("#emotion-card .e2v-card", "data-emotion")
+    screenshot(page, "06-microphone")
     page.context.close()
 
 
