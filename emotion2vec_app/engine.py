@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # torch and FunASR are imported by the load thread, not by im
 
 log = logging.getLogger("emotion2vec_app")
 
-DTYPE_CHOICES = ("auto", "float32", "float16", "bfloat16")
+DTYPE_CHOICES = ("auto", "float32", "float16", "bfloat16", "int8")
 DEFAULT_WAIT_S = 120.0
 WARMUP_S = 1.0
 
@@ -135,7 +135,11 @@ class Engine:
             dtype = loader.resolve_dtype(self.requested_dtype, device)
             model_dir = resolve_model(self.model_spec, self.hub, log=self._log)
             model = loader.load_model(
-                model_dir, device=device, dtype=dtype, cache_dir=self.cache_dir
+                model_dir,
+                device=device,
+                dtype=dtype,
+                cache_dir=self.cache_dir,
+                quantize=self.requested_dtype == "int8",
             )
             self._warm_up(model)
             if model.labels.warning:
@@ -169,7 +173,7 @@ class Engine:
             model=model.model_dir.model_id if model else self.model_spec,
             demo=model.model_dir.demo if model else self.model_spec == "demo",
             device=str(model.device) if model else self.requested_device,
-            dtype=str(model.dtype).removeprefix("torch.") if model else self.requested_dtype,
+            dtype=model.precision if model else self.requested_dtype,
             load_seconds=self._load_seconds,
             elapsed_s=now - self._started_at if self._started_at else 0.0,
             error=self._error,
@@ -230,7 +234,7 @@ class Engine:
                 id=model.model_dir.model_id,
                 demo=model.model_dir.demo,
                 device=str(model.device),
-                dtype=str(model.dtype).removeprefix("torch."),
+                dtype=model.precision,
             ),
             timings_ms={
                 "decode": (decoded - started) * 1000,

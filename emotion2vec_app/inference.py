@@ -34,7 +34,9 @@ def class_probabilities(model: LoadedModel, features: torch.Tensor) -> np.ndarra
     Slots marked "unuse_*" (old snapshots) are masked to -inf and dropped, as FunASR does.
     """
     with torch.inference_mode():
-        logits = model.network.proj(features).float()
+        # 2-D in, as int8's quantized Linear accepts nothing else; shape restored after.
+        flat = features.reshape(-1, features.shape[-1])
+        logits = model.network.proj(flat).float().reshape(*features.shape[:-1], -1)
         active = list(model.labels.active_indices)
         if len(active) < logits.shape[-1]:
             masked = torch.full_like(logits, float("-inf"))

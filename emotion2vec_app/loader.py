@@ -12,6 +12,7 @@ import contextlib
 import copy
 import hashlib
 import importlib.util
+import logging
 import os
 import sys
 import types
@@ -26,6 +27,8 @@ import yaml
 
 from emotion2vec_app.labels import LabelSet, read_labels
 from emotion2vec_app.model_source import ModelDir, ModelError, cache_root
+
+log = logging.getLogger("emotion2vec_app")
 
 CACHE_FORMAT = "e2v-safetensors-1"
 _MODEL_MODULE = "funasr.models.emotion2vec.model"
@@ -64,12 +67,38 @@ def resolve_device(requested: str = "auto") -> torch.device:
 
 
 def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
-    """auto: float16 on CUDA (2e-3 feature error, 3e-5 in probabilities), float32 on CPU."""
+    """auto: float16 on CUDA (2e-3 feature error, 3e-5 in probabilities), float32 on CPU.
+
+    int8 is float32 activations with int8 Linear weights (see `quantize_int8`).
+    """
     if requested == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
+    if requested == "int8":
+        if device.type != "cpu":
+            raise DeviceError("--dtype int8 is for CPUs; on a GPU use float16 or bfloat16.")
+        return torch.float32
     if requested not in DTYPES:
-        raise DeviceError(f"Unknown dtype {requested!r}: use auto, {', '.join(DTYPES)}.")
+        raise DeviceError(f"Unknown dtype {requested!r}: use auto, int8, {', '.join(DTYPES)}.")
+    if device.type == "cpu" and requested != "float32":
+        log.warning(
+            "%s on a CPU is slow unless it has AVX-512 BF16/AMX (an 8 s clip took 37 s "
+            "instead of 1.5 s on a 2-core AVX2 EPYC); float32 or int8 are the CPU choices.",
+            requested,
+        )
     return DTYPES[requested]
+
+
+def quantize_int8(network: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantization of every nn.Linear (weights int8, activations per batch).
+
+    torch.ao.quantization is deprecated in favour of torchao but still ships in torch 2.13;
+    it avoids a second, larger dependency for an opt-in CPU mode.
+    """
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
+        return quantize_dynamic(network, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 def import_emotion2vec_class() -> type[torch.nn.Module]:
@@ -269,10 +298,16 @@ class LoadedModel:
     network: torch.nn.Module
     labels: LabelSet
     device: torch.device
-    dtype: torch.dtype
+    dtype: torch.dtype  # of the activations fed to the network
     normalize: bool
     model_dir: ModelDir
     cache_file: Path
+    quantized: bool = False
+    fused_attention: bool = False
+
+    @property
+    def precision(self) -> str:
+        return "int8" if self.quantized else str(self.dtype).removeprefix("torch.")
 
 
 def load_model(
@@ -281,9 +316,17 @@ def load_model(
     device: torch.device,
     dtype: torch.dtype,
     cache_dir: Path | None = None,
+    quantize: bool = False,
+    fused_attention: bool | None = None,
 ) -> LoadedModel:
-    """The network, ready for inference on `device`, weights straight from the cache."""
+    """The network, ready for inference on `device`, weights straight from the cache.
+
+    fused_attention (None: on CUDA only) computes FunASR's attention with SDPA; on CPU it
+    measured no faster than FunASR's own, so the original stays there.
+    """
     from safetensors.torch import load_file
+
+    from emotion2vec_app.fast_attention import use_fused_attention
 
     config = load_config(model_dir)
     labels = read_labels(model_dir.tokens_path)
@@ -293,6 +336,11 @@ def load_model(
     network = build_network(config, len(labels.tokens))
     state = load_file(str(cache_file), device=str(device))
     network.load_state_dict(state, strict=True, assign=True)
+    fused = device.type == "cuda" if fused_attention is None else fused_attention
+    if fused:
+        use_fused_attention(network)
+    if quantize:
+        network = quantize_int8(network)
     return LoadedModel(
         network=network,
         labels=labels,
@@ -301,4 +349,6 @@ def load_model(
         normalize=bool(config["model_conf"].get("normalize", False)),
         model_dir=model_dir,
         cache_file=cache_file,
+        quantized=quantize,
+        fused_attention=fused,
     )

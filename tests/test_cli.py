@@ -89,3 +89,12 @@ def test_bad_options_exit_2(flag, clips, tmp_path):
     done = run_cli("predict", str(clips["wav"]), "--model", "demo", *flag, cwd=tmp_path)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
+
+
+def test_int8_on_cpu(tiny_model_dir, clips, capsys):
+    code = main(
+        ["predict", str(clips["wav"]), "--model", str(tiny_model_dir), "--dtype", "int8",
+         "--json", "--no-save"]
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["model"]["dtype"] == "int8"

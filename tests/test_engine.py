@@ -203,3 +203,4 @@ def test_bad_audio_fails_at_once_even_while_loading(tiny_model_dir, tmp_path, mo
         engine.analyze(b"definitely not audio", name="x.wav", timeout=30)
     assert engine.status().state is EngineState.LOADING
     blocking.release.set()
+    engine.wait_ready(30)  # no load thread left running into interpreter exit

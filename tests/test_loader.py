@@ -12,7 +12,8 @@ from safetensors import safe_open
 from emotion2vec_app import loader
 from emotion2vec_app.audio import decode_audio
 from emotion2vec_app.engine import AnalysisOptions, Engine
-from emotion2vec_app.loader import WeightsError, cache_path, load_model
+from emotion2vec_app.inference import class_probabilities, extract_features
+from emotion2vec_app.loader import DeviceError, WeightsError, cache_path, load_model, resolve_dtype
 from emotion2vec_app.model_source import validate_model_dir
 from emotion2vec_app.synthetic import build_model_dir
 
@@ -217,3 +218,40 @@ def test_model_class_import_skips_the_funasr_package_walk():
     ).stdout.split()
     assert out[:3] == ["Emotion2vec", "False", "False"]
     assert out[-1] == "AutoModel", "the real funasr package still imports afterwards"
+
+
+def test_fused_attention_equals_funasr(tiny_model_dir, funasr_tiny, parity_inputs, tmp_path):
+    model = load_model(
+        validate_model_dir(tiny_model_dir),
+        device=CPU,
+        dtype=torch.float32,
+        cache_dir=tmp_path,
+        fused_attention=True,
+    )
+    assert model.fused_attention
+    attention = [m for m in model.network.modules() if type(m).__name__ == "AltAttention"]
+    assert attention and all("forward" in vars(m) for m in attention), "instances, not the class"
+    for samples in parity_inputs:
+        theirs = funasr_tiny.generate(samples, granularity="frame", extract_embedding=True)[0]
+        ours = extract_features(model, samples).numpy()
+        np.testing.assert_allclose(ours, theirs["feats"], atol=1e-5, rtol=0)
+
+
+def test_int8_quantizes_every_linear_and_stays_close(tiny_model_dir, parity_inputs, tmp_path):
+    model_dir = validate_model_dir(tiny_model_dir)
+    fp32 = load_model(model_dir, device=CPU, dtype=torch.float32, cache_dir=tmp_path)
+    int8 = load_model(model_dir, device=CPU, dtype=torch.float32, cache_dir=tmp_path, quantize=True)
+    assert int8.precision == "int8" and fp32.precision == "float32"
+    assert not any(type(m) is torch.nn.Linear for m in int8.network.modules())
+    assert any(
+        type(m).__module__.startswith("torch.ao.nn.quantized") for m in int8.network.modules()
+    )
+    for samples in parity_inputs:
+        reference = class_probabilities(fp32, extract_features(fp32, samples).mean(0))
+        quantized = class_probabilities(int8, extract_features(int8, samples).mean(0))
+        assert np.abs(reference - quantized).max() < 0.05
+
+
+def test_int8_is_for_cpus_only():
+    with pytest.raises(DeviceError, match="int8 is for CPUs"):
+        resolve_dtype("int8", torch.device("cuda"))
