@@ -68,16 +68,15 @@ class ClipScores:
     embedding: np.ndarray | None  # (D,) utterance or (T, D) frame features, float32
 
 
-def score_clip(
+def score_features(
     model: LoadedModel,
-    samples: np.ndarray,
+    features: torch.Tensor,
     *,
     frames: bool = False,
     smooth_s: float = 0.0,
     embedding: bool = False,
 ) -> ClipScores:
-    """Everything one analysis needs from one forward pass."""
-    features = extract_features(model, samples)
+    """Everything one analysis needs from one clip's (T, D) features."""
     utterance = utterance_embedding(features)
     frame_probs = None
     if frames:
@@ -87,3 +86,16 @@ def score_clip(
     if embedding:
         chosen = (features if frames else utterance).float().cpu().numpy()
     return ClipScores(class_probabilities(model, utterance), frame_probs, chosen)
+
+
+def score_clip(
+    model: LoadedModel,
+    samples: np.ndarray,
+    *,
+    frames: bool = False,
+    smooth_s: float = 0.0,
+    embedding: bool = False,
+) -> ClipScores:
+    """One forward pass, then `score_features`."""
+    features = extract_features(model, samples)
+    return score_features(model, features, frames=frames, smooth_s=smooth_s, embedding=embedding)

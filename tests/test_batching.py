@@ -1,0 +1,141 @@
+"""Batched inference gives what one-at-a-time inference gives, clip by clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emotion2vec_app import batching, inference
+from emotion2vec_app.audio import decode_audio
+from emotion2vec_app.loader import LoadedModel
+
+RATE = 16000
+FEATURE_TOL = 2e-5  # measured max 4e-6 on 2-core x86 CPU, float32
+PROB_TOL = 1e-5
+FRAME_PROB_TOL = 1e-4
+EMBEDDING_TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def model(engine) -> LoadedModel:
+    return engine.wait_ready()
+
+
+@pytest.fixture(scope="module")
+def mixed(clips: dict[str, Path]) -> list[np.ndarray]:
+    """Speech of 0.3, 1 and 2.9 s, noise, and the whole sentence: frames from 15 to 200+."""
+    speech = decode_audio(clips["wav"]).samples
+    noise = np.random.default_rng(0).standard_normal(int(1.7 * RATE)).astype(np.float32) * 0.1
+    return [
+        speech[RATE // 2 : RATE // 2 + int(0.3 * RATE)],
+        speech[RATE : 2 * RATE],
+        speech[: int(2.9 * RATE)],
+        noise,
+        speech,
+    ]
+
+
+def max_diff(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
+    return float(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)).max())
+
+
+def test_features_of_every_frame_match_single(model, mixed) -> None:
+    batched = batching.extract_features_batch(model, mixed)
+    assert len(batched) == len(mixed)
+    for clip, features in zip(mixed, batched, strict=True):
+        single = inference.extract_features(model, clip)
+        assert features.shape == single.shape
+        assert max_diff(features, single) < FEATURE_TOL
+
+
+@pytest.mark.parametrize(("frames", "smooth_s"), [(False, 0.0), (True, 0.0), (True, 0.5)])
+def test_scores_match_single(model, mixed, frames: bool, smooth_s: float) -> None:
+    options = {"frames": frames, "smooth_s": smooth_s, "embedding": True}
+    batched = batching.score_batch(model, mixed, **options)
+    for clip, scores in zip(mixed, batched, strict=True):
+        single = inference.score_clip(model, clip, **options)
+        assert max_diff(scores.probs, single.probs) < PROB_TOL
+        assert scores.embedding.shape == single.embedding.shape
+        assert max_diff(scores.embedding, single.embedding) < EMBEDDING_TOL
+        if frames:
+            assert scores.frame_probs.shape == single.frame_probs.shape
+            assert max_diff(scores.frame_probs, single.frame_probs) < FRAME_PROB_TOL
+        else:
+            assert scores.frame_probs is None
+
+
+def test_order_is_preserved(model, mixed) -> None:
+    forward = batching.score_batch(model, mixed)
+    backward = batching.score_batch(model, mixed[::-1])
+    for a, b in zip(forward, backward[::-1], strict=True):
+        assert max_diff(a.probs, b.probs) < PROB_TOL
+
+
+def test_batch_of_one_equals_single(model, mixed) -> None:
+    for clip in mixed:
+        (features,) = batching.extract_features_batch(model, [clip])
+        assert torch.equal(features, inference.extract_features(model, clip))
+
+
+def test_identical_clips_give_identical_results(model, mixed) -> None:
+    short, long = mixed[0], mixed[-1]
+    a, b, _, c = batching.extract_features_batch(model, [short, short, long, short])
+    assert torch.equal(a, b)
+    assert torch.equal(a, c)
+
+
+def test_naive_padding_changes_the_shorter_clips(model, mixed) -> None:
+    """Without zeroing padded frames before the positional convs, short clips come out wrong."""
+    batch = batching.pad_batch(model, mixed)
+    with torch.inference_mode():
+        naive = model.network.extract_features(batch.source, padding_mask=batch.padding_mask)["x"]
+    fixed = batching.extract_features_batch(model, mixed)
+    for i, clip in enumerate(mixed[:-1]):  # the last clip is the longest: nothing padded
+        single = inference.extract_features(model, clip)
+        assert max_diff(naive[i, : batch.frames[i]], single) > 1e-2
+        assert max_diff(fixed[i], single) < FEATURE_TOL
+
+
+def test_batch_leaves_the_alibi_cache_as_it_was(model, mixed) -> None:
+    inference.extract_features(model, mixed[-1])
+    before = {key: bias.shape for key, bias in model.network.alibi_biases.items()}
+    batching.extract_features_batch(model, mixed)
+    after = {key: bias.shape for key, bias in model.network.alibi_biases.items()}
+    assert after == before
+
+
+@pytest.mark.parametrize("num_samples", [400, 401, 719, 720, 16000, 46399])
+def test_frame_count_is_funasr_s(model, num_samples: int) -> None:
+    clip = np.random.default_rng(num_samples).standard_normal(num_samples).astype(np.float32)
+    frames = inference.extract_features(model, clip).shape[0]
+    assert batching.frame_count(model, num_samples) == frames
+
+
+def test_too_short_clip_is_refused(model, mixed) -> None:
+    with pytest.raises(ValueError, match="400 samples"):
+        batching.extract_features_batch(model, [mixed[0], np.zeros(399, np.float32)])
+
+
+def test_empty_batch(model) -> None:
+    assert batching.score_batch(model, []) == []
+
+
+def test_plan_batches_groups_similar_lengths() -> None:
+    lengths = [16000, 160000, 15000, 150000, 17000, 8000, 159000]
+    batches = batching.plan_batches(lengths, max_batch_size=2, max_padding_fraction=0.2)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    assert batches[0] == [1, 6]
+    for batch in batches:
+        longest = max(lengths[i] for i in batch)
+        assert len(batch) <= 2
+        assert sum(lengths[i] for i in batch) >= 0.8 * longest * len(batch)
+
+
+def test_plan_batches_never_pads_beyond_the_limit() -> None:
+    lengths = [100, 90, 80, 50, 49, 10]
+    batches = batching.plan_batches(lengths, max_batch_size=8, max_padding_fraction=0.25)
+    # 100+90+80+50 is 20 % padding; adding 49 would make it 26 %, and 49 with 10 is 40 %.
+    assert batches == [[0, 1, 2, 3], [4], [5]]
