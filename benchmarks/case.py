@@ -26,6 +26,10 @@ def clip(seconds: float, seed: int = 0) -> np.ndarray:
     )
 
 
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
 def timed(fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
@@ -89,6 +93,7 @@ def main() -> None:
     runner = engine_runner if args.path == "engine" else funasr_runner
     one, batch, info = runner(args)
     ready_s = time.time() - args.t0
+    rss_at_ready_gb = peak_rss_gb()
     first_s = timed(lambda: one(clip(8.0, seed=1)))
     steady = {}
     for seconds in (float(d) for d in args.durations.split(",")):
@@ -109,7 +114,8 @@ def main() -> None:
         "batch": args.batch,
         "batch_8s_s": batch_s,
         "throughput_x_realtime": args.batch * 8.0 / batch_s,
-        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+        "rss_at_ready_gb": rss_at_ready_gb,
+        "peak_rss_gb": peak_rss_gb(),
     }
     try:
         import torch
