@@ -91,9 +91,8 @@ def predict(args: argparse.Namespace) -> int:
             print(f"warning: {path}: {warning}", file=sys.stderr)
         run = None if args.no_save else save_run(prediction, args.output_dir)
         if args.json:
-            run_dir = str(run.path) if run else None
-            embedding_file = run.embedding_file.name if run and run.embedding_file else None
-            print(json.dumps(prediction.to_json(run_dir, embedding_file), ensure_ascii=False))
+            result = run.result if run else prediction.to_json()
+            print(json.dumps(result, ensure_ascii=False))
         else:
             print(summary_line(path, prediction, run.path if run else None))
     return 1 if failures else 0

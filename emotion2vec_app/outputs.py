@@ -34,6 +34,7 @@ class RunFolder:
     result_file: Path
     audio_file: Path
     embedding_file: Path | None
+    result: dict  # what result.json holds
 
 
 def new_run_dir(root: Path) -> Path:
@@ -82,4 +83,4 @@ def save_run(prediction: Prediction, root: Path | None = None) -> RunFolder:
     )
     text = json.dumps(result, ensure_ascii=False, indent=2)
     _write_atomic(path / RESULT_FILE, lambda p: p.write_text(text, encoding="utf-8"))
-    return RunFolder(path, path / RESULT_FILE, audio_file, embedding_file)
+    return RunFolder(path, path / RESULT_FILE, audio_file, embedding_file, result)

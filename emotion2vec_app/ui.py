@@ -6,7 +6,6 @@ loading state and enables analysis once the model is loaded.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -121,7 +120,6 @@ def processing_log(prediction: Prediction, run: RunFolder) -> str:
 class Analysis:
     prediction: Prediction
     run: RunFolder
-    result: dict[str, Any]
 
 
 class Handlers:
@@ -138,9 +136,7 @@ class Handlers:
             prediction = self.engine.analyze(audio_path, options, name=name, timeout=UI_WAIT_S)
         except (AudioError, ModelNotReady, ModelLoadFailed) as error:
             raise gr.Error(str(error), print_exception=False) from error
-        run = save_run(prediction, self.output_root)
-        result = json.loads(run.result_file.read_text(encoding="utf-8"))
-        return Analysis(prediction, run, result)
+        return Analysis(prediction, save_run(prediction, self.output_root))
 
     def status(self) -> dict:
         """Model state: loading, ready or failed, with model, device, dtype, load time, error."""
@@ -160,7 +156,7 @@ class Handlers:
         upload = audio or {}
         analysis = self.run(upload.get("path"), upload.get("orig_name"), options)
         embedding = analysis.run.embedding_file
-        return analysis.result, FileData(path=str(embedding)) if embedding else None
+        return analysis.run.result, FileData(path=str(embedding)) if embedding else None
 
     def analyze_page(
         self, audio_path: str | None, granularity: str, smooth_s: float, embedding: bool, lang: str
@@ -173,7 +169,7 @@ class Handlers:
             raise gr.Error(str(error), print_exception=False) from error
         analysis = self.run(audio_path, None, options)
         prediction = analysis.prediction
-        shown = dict(analysis.result)
+        shown = dict(analysis.run.result)
         if "frames" in shown:
             shown["frames"] = t("frames_in_file", lang)
         files = [str(analysis.run.result_file)]
