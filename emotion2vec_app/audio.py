@@ -30,6 +30,7 @@ MIN_SOURCE_RATE, MAX_SOURCE_RATE = 8000, 96000
 SILENCE_DBFS = -60.0
 CLIP_LEVEL = 0.999
 CLIP_FRACTION = 0.01
+DC_OFFSET = 0.05  # a mean this far from 0 is a recording fault, not speech
 
 _MAX_CHANNELS = 16
 _ARRAY_SCALES = {
@@ -347,5 +348,11 @@ def _finish(
         warnings.append(
             f"The audio is heavily clipped ({clipped:.1%} of samples at full scale): "
             "scores may be less reliable; record with a lower input gain."
+        )
+    offset = float(samples.mean()) if len(samples) else 0.0
+    if abs(offset) > DC_OFFSET:
+        warnings.append(
+            f"The audio has a DC offset of {offset:+.2f}: the model normalises it away, but it "
+            "points to a faulty microphone or converter."
         )
     return Waveform(samples, info, warnings)

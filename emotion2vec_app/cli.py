@@ -18,7 +18,7 @@ from emotion2vec_app.engine import (
     ModelNotReady,
 )
 from emotion2vec_app.model_source import DEFAULT_MODEL_ID, HUBS
-from emotion2vec_app.outputs import default_output_root, save_run
+from emotion2vec_app.outputs import Retention, default_output_root, try_save_run
 from emotion2vec_app.results import GRANULARITIES, Prediction
 
 DEMO_NOTE = "Demo model: random weights. These predictions mean nothing."
@@ -42,6 +42,22 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_DURATION_S,
         help=f"longest clip in seconds for one pass (default {DEFAULT_MAX_DURATION_S:.0f})",
     )
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("run folders")
+    group.add_argument("--output-dir", type=Path, default=default_output_root())
+    group.add_argument(
+        "--keep-runs", type=int, metavar="N", help="keep only the newest N run folders"
+    )
+    group.add_argument(
+        "--keep-days", type=float, metavar="D", help="delete run folders older than D days"
+    )
+
+
+def retention_from_args(args: argparse.Namespace) -> Retention:
+    days = args.keep_days
+    return Retention(args.keep_runs, None if days is None else days * 86400)
 
 
 def engine_from_args(args: argparse.Namespace, autostart: bool = True) -> Engine:
@@ -89,7 +105,11 @@ def predict(args: argparse.Namespace) -> int:
             print(DEMO_NOTE, file=sys.stderr)
         for warning in prediction.warnings:
             print(f"warning: {path}: {warning}", file=sys.stderr)
-        run = None if args.no_save else save_run(prediction, args.output_dir)
+        run = (
+            None
+            if args.no_save
+            else try_save_run(prediction, args.output_dir, retention_from_args(args))
+        )
         if args.json:
             result = run.result if run else prediction.to_json()
             print(json.dumps(result, ensure_ascii=False))
@@ -115,16 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--smooth", type=float, default=0.0, metavar="SECONDS", help="frame-score smoothing window"
     )
     predict_parser.add_argument("--json", action="store_true", help="one JSON result per line")
-    predict_parser.add_argument("--output-dir", type=Path, default=default_output_root())
     predict_parser.add_argument("--no-save", action="store_true", help="write no run folder")
+    add_output_options(predict_parser)
     add_model_options(predict_parser)
     predict_parser.set_defaults(run=predict)
 
     serve_parser = commands.add_parser("serve", help="start the WebUI and its API (port 7860)")
     server.add_serve_arguments(serve_parser)
+    add_output_options(serve_parser)
     add_model_options(serve_parser)
     serve_parser.set_defaults(
-        run=lambda args: server.serve(args, engine_from_args(args, autostart=False))
+        run=lambda args: server.serve(
+            args, engine_from_args(args, autostart=False), retention_from_args(args)
+        )
     )
 
     warmup_parser = commands.add_parser(

@@ -127,6 +127,17 @@ class Engine:
             self._thread = threading.Thread(target=self._load, name="e2v-load", daemon=True)
             self._thread.start()
 
+    def retry(self) -> bool:
+        """Load again after a failure (a fixed file, a network back); False if not failed."""
+        with self._start_lock:
+            if self._state is not EngineState.FAILED:
+                return False
+            self._state, self._error, self._load_seconds = EngineState.LOADING, None, None
+            self._ready.clear()
+            self._thread = None
+        self.start()
+        return True
+
     def _load(self) -> None:
         try:
             from emotion2vec_app import loader  # imports torch: ~1.3 s, off the caller's thread

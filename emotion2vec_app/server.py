@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emotion2vec_app.engine import Engine
-from emotion2vec_app.outputs import default_output_root
+from emotion2vec_app.outputs import Retention
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -40,7 +40,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--share", action="store_true", help="also make a public gradio.live link")
     group.add_argument("--auth", metavar="USER:PASS", help="require this login")
     group.add_argument("--demo", action="store_true", help="use the tiny random-weight model")
-    group.add_argument("--output-dir", type=Path, default=default_output_root())
+    group.add_argument(
+        "--max-upload-mb", type=float, default=200.0, help="largest upload accepted (default 200)"
+    )
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:
@@ -63,14 +65,14 @@ def add_health_route(app: FastAPI, engine: Engine) -> None:
     app.router.routes.insert(0, APIRoute("/status", health, methods=["GET"]))
 
 
-def serve(args: argparse.Namespace, engine: Engine) -> int:
+def serve(args: argparse.Namespace, engine: Engine, retention: Retention | None = None) -> int:
     """Serve the WebUI first, then load the model in the engine's thread."""
     from emotion2vec_app.ui import CSS, build_ui
 
     auth = parse_auth(args.auth)
     host = "0.0.0.0" if args.listen else args.host
     output_dir = Path(args.output_dir)
-    demo = build_ui(engine, output_dir)
+    demo = build_ui(engine, output_dir, retention)
     demo.queue(max_size=QUEUE_MAX_SIZE)
     try:
         app, local_url, share_url = demo.launch(
@@ -80,6 +82,7 @@ def serve(args: argparse.Namespace, engine: Engine) -> int:
             auth=auth,
             prevent_thread_lock=True,
             allowed_paths=[str(output_dir.resolve())],
+            max_file_size=int(args.max_upload_mb * 1024 * 1024),
             css=CSS,
             quiet=True,
         )

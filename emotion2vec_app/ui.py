@@ -17,7 +17,7 @@ from gradio.data_classes import FileData
 from emotion2vec_app.audio import AudioError
 from emotion2vec_app.engine import AnalysisOptions, Engine, ModelLoadFailed, ModelNotReady
 from emotion2vec_app.labels import EMOTIONS, Emotion
-from emotion2vec_app.outputs import RunFolder, default_output_root, save_run
+from emotion2vec_app.outputs import Retention, RunFolder, default_output_root, try_save_run
 from emotion2vec_app.results import Prediction
 from emotion2vec_app.server import EXAMPLES
 from emotion2vec_app.ui_text import LANGUAGES, STATE_KEYS, browser_language, t
@@ -101,7 +101,7 @@ def timeline_frame(prediction: Prediction, lang: str) -> pd.DataFrame:
     )
 
 
-def processing_log(prediction: Prediction, run: RunFolder) -> str:
+def processing_log(prediction: Prediction, run: RunFolder | None) -> str:
     info, timings, model = prediction.audio, prediction.timings_ms, prediction.model
     lines = [
         f"file: {info.name} ({info.format}, {info.sample_rate} Hz, {info.channels} ch, "
@@ -110,7 +110,7 @@ def processing_log(prediction: Prediction, run: RunFolder) -> str:
         f"total {timings['total']:.1f} ms",
         f"model: {model.id}{' (demo, random weights)' if model.demo else ''} on {model.device} "
         f"({model.dtype})",
-        f"run folder: {run.path}",
+        f"run folder: {run.path if run else 'not written (see the warning)'}",
     ]
     lines += [f"warning: {w}" for w in prediction.warnings]
     return "\n".join(lines)
@@ -119,15 +119,27 @@ def processing_log(prediction: Prediction, run: RunFolder) -> str:
 @dataclass
 class Analysis:
     prediction: Prediction
-    run: RunFolder
+    run: RunFolder | None  # None when the disk refused it (full, read-only)
+    result: dict
+
+    @property
+    def embedding_file(self) -> Path | None:
+        return self.run.embedding_file if self.run else None
+
+    @property
+    def downloads(self) -> list[str]:
+        if self.run is None:
+            return []
+        return [str(p) for p in (self.run.result_file, self.run.embedding_file) if p]
 
 
 class Handlers:
     """What the page and the API call; each maps user-facing failures to gr.Error."""
 
-    def __init__(self, engine: Engine, output_root: Path) -> None:
+    def __init__(self, engine: Engine, output_root: Path, retention: Retention | None) -> None:
         self.engine = engine
         self.output_root = output_root
+        self.retention = retention
 
     def run(self, audio_path: str | None, name: str | None, options: AnalysisOptions) -> Analysis:
         if not audio_path:
@@ -136,7 +148,8 @@ class Handlers:
             prediction = self.engine.analyze(audio_path, options, name=name, timeout=UI_WAIT_S)
         except (AudioError, ModelNotReady, ModelLoadFailed) as error:
             raise gr.Error(str(error), print_exception=False) from error
-        return Analysis(prediction, save_run(prediction, self.output_root))
+        run = try_save_run(prediction, self.output_root, self.retention)
+        return Analysis(prediction, run, run.result if run else prediction.to_json())
 
     def status(self) -> dict:
         """Model state: loading, ready or failed, with model, device, dtype, load time, error."""
@@ -155,8 +168,8 @@ class Handlers:
             raise gr.Error(str(error), print_exception=False) from error
         upload = audio or {}
         analysis = self.run(upload.get("path"), upload.get("orig_name"), options)
-        embedding = analysis.run.embedding_file
-        return analysis.run.result, FileData(path=str(embedding)) if embedding else None
+        embedding = analysis.embedding_file
+        return analysis.result, FileData(path=str(embedding)) if embedding else None
 
     def analyze_page(
         self, audio_path: str | None, granularity: str, smooth_s: float, embedding: bool, lang: str
@@ -169,12 +182,9 @@ class Handlers:
             raise gr.Error(str(error), print_exception=False) from error
         analysis = self.run(audio_path, None, options)
         prediction = analysis.prediction
-        shown = dict(analysis.run.result)
+        shown = dict(analysis.result)
         if "frames" in shown:
             shown["frames"] = t("frames_in_file", lang)
-        files = [str(analysis.run.result_file)]
-        if analysis.run.embedding_file:
-            files.append(str(analysis.run.embedding_file))
         has_frames = prediction.frames is not None
         bars = scores_frame(prediction, lang)
         return (
@@ -194,14 +204,16 @@ class Handlers:
             ),
             gr.update(visible=has_frames),
             shown,
-            files,
+            analysis.downloads,
             processing_log(prediction, analysis.run),
         )
 
 
-def build_ui(engine: Engine, output_root: Path | None = None) -> gr.Blocks:
+def build_ui(
+    engine: Engine, output_root: Path | None = None, retention: Retention | None = None
+) -> gr.Blocks:
     """The WebUI; also registers the /status and /analyze API endpoints."""
-    handlers = Handlers(engine, output_root or default_output_root())
+    handlers = Handlers(engine, output_root or default_output_root(), retention)
     lang0 = "en"
     with gr.Blocks(title="emotion2vec+ WebUI") as demo:
         with gr.Row():
@@ -221,6 +233,7 @@ def build_ui(engine: Engine, output_root: Path | None = None) -> gr.Blocks:
             elem_id="demo-banner",
         )
         status = gr.HTML(status_html(engine, lang0), elem_id="model-status")
+        retry = gr.Button(t("retry", lang0), visible=False, size="sm", elem_id="retry")
         with gr.Row():
             with gr.Column():
                 audio = gr.Audio(
@@ -280,10 +293,18 @@ def build_ui(engine: Engine, output_root: Path | None = None) -> gr.Blocks:
                 status_html(engine, lang_code),
                 gr.update(value=t("analyze", lang_code), interactive=state == "ready"),
                 gr.Timer(active=state == "loading"),
+                gr.update(value=t("retry", lang_code), visible=state == "failed"),
             )
 
         private: dict[str, Any] = {"api_visibility": "private"}
-        timer.tick(poll, lang, [status, analyze, timer], show_progress="hidden", **private)
+        polled = [status, analyze, timer, retry]
+        timer.tick(poll, lang, polled, show_progress="hidden", **private)
+
+        def retry_load(lang_code: str) -> tuple:
+            engine.retry()
+            return poll(lang_code)
+
+        retry.click(retry_load, lang, polled, **private)
 
         def relabel(lang_code: str) -> tuple:
             def label(key: str) -> dict:
@@ -318,7 +339,7 @@ def build_ui(engine: Engine, output_root: Path | None = None) -> gr.Blocks:
             relabel,
             lang,
             [title, subtitle, banner, lang, audio, granularity, smooth, embedding, clear, bars,
-             timeline, timeline_note, result_json, downloads, log_box, status, analyze, timer],
+             timeline, timeline_note, result_json, downloads, log_box, *polled],
             show_progress="hidden",
             **private,
         )  # fmt: skip
@@ -327,6 +348,8 @@ def build_ui(engine: Engine, output_root: Path | None = None) -> gr.Blocks:
             return browser_language(request.headers.get("accept-language"))
 
         demo.load(initial_language, None, lang, show_progress="hidden", **private)
+        # The status HTML was rendered when the page was built: refresh it on every visit.
+        demo.load(poll, lang, polled, show_progress="hidden", **private)
 
         granularity.change(
             lambda g: gr.update(visible=g == "frame"), granularity, smooth, **private

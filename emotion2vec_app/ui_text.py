@@ -57,6 +57,7 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "Fix the cause above and restart; or start with --demo to try the app.",
         "zh": "请根据上面的原因修复后重启；或使用 --demo 启动以试用。",
     },
+    "retry": {"en": "🔄 Retry loading the model", "zh": "🔄 重新加载模型"},
     "no_audio": {
         "en": "Upload or record audio first.",
         "zh": "请先上传或录制音频。",

@@ -269,6 +269,9 @@ def test_silence_and_clipping_warn_but_decode(tmp_path: Path) -> None:
     assert len(quiet.warnings) == 1 and "-70 dBFS" in quiet.warnings[0]
     clipped = decode_audio(np.clip(3 * tone(1.0), -1, 1), sample_rate=16000)
     assert len(clipped.warnings) == 1 and "clipped" in clipped.warnings[0]
+    offset = decode_audio(tone(1.0, amplitude=0.2) + 0.3, sample_rate=16000)
+    assert len(offset.warnings) == 1 and "DC offset of +0.30" in offset.warnings[0]
+    assert not decode_audio(tone(1.0, amplitude=0.2) + 0.01, sample_rate=16000).warnings
 
 
 def test_names_never_contain_a_directory(clips: dict[str, Path], tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ and see the page before the model is ready. Screenshots go to test-artifacts/bro
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -231,8 +232,12 @@ def test_chinese_browser_gets_chinese_and_can_switch(demo_server, held_load, bro
     page.context.close()
 
 
-def test_failed_model_shows_the_reason_and_keeps_analysis_off(browser, tmp_path):
-    engine = Engine(str(tmp_path / "no-such-model"))
+def test_failed_model_shows_the_reason_then_retry_loads_it(
+    browser, held_load, tiny_model_dir, tmp_path
+):
+    held_load.release.set()
+    target = tmp_path / "no-such-model"
+    engine = Engine(str(target))
     demo, url = serve(engine, tmp_path / "outputs")
     try:
         page = new_page(browser)
@@ -242,7 +247,13 @@ def test_failed_model_shows_the_reason_and_keeps_analysis_off(browser, tmp_path)
         assert "no-such-model" in status and "--demo" in status
         assert page.locator("#analyze").is_disabled()
         assert not page.locator("#demo-banner").is_visible()
+        page.wait_for_selector("#retry", state="visible")
         screenshot(page, "05-failed")
+
+        shutil.copytree(tiny_model_dir, target)  # the user fixes the cause
+        page.click("#retry")
+        wait_until_ready(page)
+        assert not page.locator("#retry").is_visible()
         page.context.close()
     finally:
         demo.close()

@@ -1,3 +1,4 @@
+import shutil
 import threading
 
 import numpy as np
@@ -204,3 +205,16 @@ def test_bad_audio_fails_at_once_even_while_loading(tiny_model_dir, tmp_path, mo
     assert engine.status().state is EngineState.LOADING
     blocking.release.set()
     engine.wait_ready(30)  # no load thread left running into interpreter exit
+
+
+def test_retry_after_the_cause_is_fixed(tiny_model_dir, tmp_path, speech):
+    target = tmp_path / "model"
+    engine = Engine(str(target), cache_dir=tmp_path / "cache")
+    with pytest.raises(ModelLoadFailed):
+        engine.wait_ready(30)
+    shutil.copytree(tiny_model_dir, target)
+    assert engine.retry() is True
+    engine.wait_ready(60)
+    assert engine.status().state is EngineState.READY and engine.status().error is None
+    assert engine.analyze(speech, sample_rate=16000).probs.shape == (9,)
+    assert engine.retry() is False, "only a failed engine loads again"

@@ -1,12 +1,14 @@
 import json
+import os
 import re
 import threading
+import time
 
 import numpy as np
 import soundfile as sf
 
 from emotion2vec_app.engine import AnalysisOptions
-from emotion2vec_app.outputs import save_run
+from emotion2vec_app.outputs import Retention, prune_runs, save_run, try_save_run
 
 RUN_NAME = re.compile(r"^outputs_\d{8}_\d{6}_[0-9a-f]{6}$")
 
@@ -72,3 +74,48 @@ def test_folder_name_never_comes_from_the_upload_name(engine, clips, tmp_path):
     assert RUN_NAME.match(run.path.name)
     assert prediction.audio.name == "escape me.wav"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["outputs"]
+
+
+def make_runs(root, count: int) -> list:
+    """Run-named folders, oldest first, with mtimes one hour apart."""
+    root.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = root / f"outputs_20261124_{100000 + i:06d}_{i:06x}"
+        path.mkdir()
+        stamp = time.time() - (count - i) * 3600
+        os.utime(path, (stamp, stamp))
+        paths.append(path)
+    return paths
+
+
+def test_retention_keeps_the_newest_runs_and_nothing_else_is_touched(tmp_path):
+    runs = make_runs(tmp_path, 5)
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "my-folder").mkdir()
+    assert prune_runs(tmp_path, Retention(max_runs=2)) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["notes.txt", "my-folder", runs[3].name, runs[4].name]
+    )
+
+
+def test_retention_by_age(tmp_path):
+    runs = make_runs(tmp_path, 4)  # 4, 3, 2 and 1 hours old
+    assert prune_runs(tmp_path, Retention(max_age_s=2.5 * 3600)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [runs[2].name, runs[3].name]
+
+
+def test_save_with_retention_bounds_the_folder(engine, clips, tmp_path):
+    prediction = engine.analyze(clips["wav"])
+    for _ in range(5):
+        try_save_run(prediction, tmp_path, Retention(max_runs=3))
+    assert len(list(tmp_path.iterdir())) == 3
+
+
+def test_unwritable_outputs_still_return_the_analysis_with_a_warning(engine, clips, tmp_path):
+    blocker = tmp_path / "outputs"
+    blocker.write_text("a file where the folder should be")
+    prediction = engine.analyze(clips["wav"])
+    assert try_save_run(prediction, blocker) is None
+    assert any("could not be written" in w for w in prediction.warnings)
+    assert prediction.to_json()["warnings"] == prediction.warnings
