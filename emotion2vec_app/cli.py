@@ -16,6 +16,7 @@ from emotion2vec_app.engine import (
     Engine,
     ModelLoadFailed,
     ModelNotReady,
+    OutOfMemory,
 )
 from emotion2vec_app.model_source import DEFAULT_MODEL_ID, HUBS
 from emotion2vec_app.outputs import Retention, default_output_root, try_save_run
@@ -94,7 +95,7 @@ def predict(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             prediction = engine.analyze(path, options)
-        except AudioError as error:
+        except (AudioError, OutOfMemory) as error:
             failures += 1
             print(f"Skipping {path}: {error}", file=sys.stderr)
             continue

@@ -45,6 +45,22 @@ class ModelLoadFailed(RuntimeError):
     """Loading failed; the message says why and what to do."""
 
 
+class OutOfMemory(RuntimeError):
+    """One analysis did not fit in memory; the engine has recovered and serves on."""
+
+
+def _out_of_memory(model: LoadedModel, seconds: float) -> OutOfMemory:
+    """Free what the failed pass held, so the next request starts clean, and say what to do."""
+    from emotion2vec_app import inference
+
+    inference.release_cached_memory(model)
+    return OutOfMemory(
+        f"The {model.device} ran out of memory for this {seconds:.1f} s clip (attention memory "
+        "grows with the square of the length). It has been freed and other requests are "
+        "unaffected: use a shorter clip, lower --max-duration, or --device cpu."
+    )
+
+
 @dataclass(frozen=True)
 class EngineStatus:
     state: EngineState
@@ -225,13 +241,16 @@ class Engine:
         from emotion2vec_app import inference
 
         with self._infer_lock:
-            scores = inference.score_clip(
-                model,
-                waveform.samples,
-                frames=options.granularity == "frame",
-                smooth_s=options.smooth_s,
-                embedding=options.extract_embedding,
-            )
+            try:
+                scores = inference.score_clip(
+                    model,
+                    waveform.samples,
+                    frames=options.granularity == "frame",
+                    smooth_s=options.smooth_s,
+                    embedding=options.extract_embedding,
+                )
+            except inference.OutOfMemoryError as error:
+                raise _out_of_memory(model, waveform.duration_s) from error
         done = time.perf_counter()
         warnings = list(waveform.warnings)
         if model.labels.warning:

@@ -16,6 +16,13 @@ import torch.nn.functional as F
 from emotion2vec_app.loader import LoadedModel
 
 FRAME_HOP_S = 0.02  # the feature encoder's total stride is 320 samples at 16 kHz
+OutOfMemoryError = torch.OutOfMemoryError  # CUDA's, and what CPU allocators raise alike
+
+
+def release_cached_memory(model: LoadedModel) -> None:
+    """After an out-of-memory error: give the allocator's cached blocks back."""
+    if model.device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def extract_features(model: LoadedModel, samples: np.ndarray) -> torch.Tensor:

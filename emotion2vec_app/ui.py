@@ -15,7 +15,13 @@ import pandas as pd
 from gradio.data_classes import FileData
 
 from emotion2vec_app.audio import AudioError
-from emotion2vec_app.engine import AnalysisOptions, Engine, ModelLoadFailed, ModelNotReady
+from emotion2vec_app.engine import (
+    AnalysisOptions,
+    Engine,
+    ModelLoadFailed,
+    ModelNotReady,
+    OutOfMemory,
+)
 from emotion2vec_app.labels import EMOTIONS, Emotion
 from emotion2vec_app.outputs import Retention, RunFolder, default_output_root, try_save_run
 from emotion2vec_app.results import Prediction
@@ -146,7 +152,7 @@ class Handlers:
             raise gr.Error(f"{t('no_audio', 'en')} / {t('no_audio', 'zh')}", print_exception=False)
         try:
             prediction = self.engine.analyze(audio_path, options, name=name, timeout=UI_WAIT_S)
-        except (AudioError, ModelNotReady, ModelLoadFailed) as error:
+        except (AudioError, ModelNotReady, ModelLoadFailed, OutOfMemory) as error:
             raise gr.Error(str(error), print_exception=False) from error
         run = try_save_run(prediction, self.output_root, self.retention)
         return Analysis(prediction, run, run.result if run else prediction.to_json())

@@ -13,6 +13,7 @@ from emotion2vec_app.engine import (
     EngineState,
     ModelLoadFailed,
     ModelNotReady,
+    OutOfMemory,
 )
 
 
@@ -218,3 +219,21 @@ def test_retry_after_the_cause_is_fixed(tiny_model_dir, tmp_path, speech):
     assert engine.status().state is EngineState.READY and engine.status().error is None
     assert engine.analyze(speech, sample_rate=16000).probs.shape == (9,)
     assert engine.retry() is False, "only a failed engine loads again"
+
+
+def test_out_of_memory_is_a_clear_error_and_the_next_request_works(engine, speech, monkeypatch):
+    """Fault injection at the forward pass: a GPU cannot be filled up on this machine."""
+    real = inference.score_clip
+    failed = []
+
+    def fails_once(*args, **kwargs):
+        if not failed:
+            failed.append(True)
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 6.00 GiB")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "score_clip", fails_once)
+    with pytest.raises(OutOfMemory, match=r"ran out of memory for this \d+\.\d s clip"):
+        engine.analyze(speech, sample_rate=16000)
+    assert engine.analyze(speech, sample_rate=16000).probs.shape == (9,)
+    assert engine.status().state is EngineState.READY
