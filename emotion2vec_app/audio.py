@@ -33,6 +33,9 @@ CLIP_FRACTION = 0.01
 DC_OFFSET = 0.05  # a mean this far from 0 is a recording fault, not speech
 
 _MAX_CHANNELS = 16
+# Even 6 kbit/s Opus spends a byte per 64 samples at 48 kHz; a header that promises far
+# more samples per byte of file is corrupt, and its length is not believed.
+_MAX_FRAMES_PER_BYTE = 256
 _ARRAY_SCALES = {
     np.dtype(np.float32): 1.0,
     np.dtype(np.float64): 1.0,
@@ -189,6 +192,10 @@ def _from_file(
     return _read_av(_readable(target), label, max_duration_s, warnings)
 
 
+def _size(target: str | io.BytesIO) -> int:
+    return target.getbuffer().nbytes if isinstance(target, io.BytesIO) else os.path.getsize(target)
+
+
 def _readable(target: str | bytes) -> str | io.BytesIO:
     """A path, or a fresh file object so that each decoder reads bytes from the start."""
     return io.BytesIO(target) if isinstance(target, bytes) else target
@@ -199,8 +206,25 @@ def _read_soundfile(
 ) -> tuple[np.ndarray, SourceInfo]:
     with sf.SoundFile(target) as f:
         _check_rate(f.samplerate, name)
-        _check_not_too_long(f.frames / f.samplerate, name, max_duration_s)  # header: no decoding
-        frames = f.read(dtype="float32", always_2d=True)
+        plausible = _size(target) * _MAX_FRAMES_PER_BYTE
+        if f.frames <= plausible:  # a header length we can believe
+            _check_not_too_long(f.frames / f.samplerate, name, max_duration_s)  # no decoding
+        # In blocks, never one allocation sized by the header: a corrupt header can claim
+        # hours, and some decoders then keep producing samples the file does not hold.
+        limit = None if max_duration_s is None else max_duration_s * f.samplerate
+        blocks, total = [], 0
+        # f.read in a loop, not f.blocks: blocks pads to the header's count with zeros.
+        while len(block := f.read(1 << 16, dtype="float32", always_2d=True)):
+            blocks.append(block)
+            total += len(block)
+            if limit is not None and total > limit:
+                raise _too_long(name, None, max_duration_s)
+            if total > plausible:
+                raise CorruptAudio(
+                    f"'{name}' claims far more audio than its {_size(target)} bytes can hold: "
+                    "the file is damaged."
+                )
+        frames = np.concatenate(blocks) if blocks else np.zeros((0, f.channels), np.float32)
         fmt = "opus" if f.subtype == "OPUS" else _SF_FORMATS.get(f.format, f.format.lower())
         return frames, SourceInfo(name, fmt, f.samplerate, f.channels, len(frames) / f.samplerate)
 
@@ -216,6 +240,11 @@ def _read_av(
             if not container.streams.audio:
                 raise CorruptAudio(f"'{name}' has no audio track: upload an audio recording.")
             stream = container.streams.audio[0]
+            if stream.codec_context is None:
+                raise CorruptAudio(
+                    f"'{name}' uses an audio codec this app cannot decode: "
+                    "convert it to WAV, FLAC or MP3."
+                )
             _check_rate(stream.rate, name)
             if container.duration is not None:
                 _check_not_too_long(container.duration / av.time_base, name, max_duration_s)
@@ -259,7 +288,15 @@ def _decode_av(
     chunks: list[np.ndarray] = []
     rate, total = stream.rate, 0
     resampler = av.AudioResampler(format="fltp")  # sample format only: rate and layout kept
+    shape = None
     for frame in _resample_frames(_decode_packets(container.demux(stream), damaged), resampler):
+        if shape is None:
+            shape = (frame.sample_rate, len(frame.layout.channels))
+        elif (frame.sample_rate, len(frame.layout.channels)) != shape:
+            raise CorruptAudio(
+                f"'{name}' changes its sample rate or channel count part-way through: "
+                "re-export it as one continuous recording."
+            )
         rate = frame.sample_rate
         chunks.append(frame.to_ndarray())
         total += frame.samples
@@ -288,7 +325,7 @@ def _resample_frames(frames: Iterable[Any], resampler: Any) -> Iterator[Any]:
 def _check_rate(rate: float, name: str) -> None:
     if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
         raise UnsupportedSampleRate(
-            f"'{name}' has a sample rate of {rate:g} Hz, outside the supported "
+            f"'{name}' has a sample rate of {rate} Hz, outside the supported "
             f"{MIN_SOURCE_RATE}-{MAX_SOURCE_RATE} Hz: resample it (16000 Hz is ideal) and retry."
         )
 
@@ -338,6 +375,11 @@ def _finish(
     if info.sample_rate != TARGET_RATE:
         mono = soxr.resample(mono, info.sample_rate, TARGET_RATE, quality="HQ")
     samples = np.ascontiguousarray(mono, dtype=np.float32)
+    if not np.isfinite(samples).all():  # finite input can still overflow float32 on the way
+        raise InvalidSamples(
+            f"'{name}' contains samples too large to process (beyond float32 range): "
+            "re-export it as ordinary PCM audio."
+        )
     peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
     if peak < 10 ** (SILENCE_DBFS / 20):
         level = f"peak {20 * math.log10(peak):.0f} dBFS" if peak > 0 else "every sample is zero"
