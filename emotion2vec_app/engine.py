@@ -237,10 +237,10 @@ class Engine:
         )
         decoded = time.perf_counter()
         model = self.wait_ready(timeout)
-        waited = time.perf_counter()
         from emotion2vec_app import inference
 
         with self._infer_lock:
+            waited = time.perf_counter()  # for the model, then for other requests' passes
             try:
                 scores = inference.score_clip(
                     model,

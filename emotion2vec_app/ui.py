@@ -221,7 +221,8 @@ def build_ui(
     """The WebUI; also registers the /status and /analyze API endpoints."""
     handlers = Handlers(engine, output_root or default_output_root(), retention)
     lang0 = "en"
-    with gr.Blocks(title="emotion2vec+ WebUI") as demo:
+    # Gradio's upload cache is swept hourly of files older than a day.
+    with gr.Blocks(title="emotion2vec+ WebUI", delete_cache=(3600, 86400)) as demo:
         with gr.Row():
             title = gr.Markdown(t("title", lang0))
             lang = gr.Radio(
@@ -290,6 +291,10 @@ def build_ui(
                 )
         timer = gr.Timer(STATUS_POLL_S)
 
+        # Analyses queue: 4 at once (decoding overlaps; the engine runs one forward pass at a
+        # time), 64 waiting, then "Queue is full". The page's chores skip the queue, so a full
+        # queue never freezes the page; gradio_client always queues, so /status waits its turn
+        # there, and plain GET /status is the health check that always answers.
         gr.api(handlers.status, api_name="status")
         gr.api(handlers.analyze, api_name="analyze", concurrency_id="analysis", concurrency_limit=4)
 
@@ -302,7 +307,7 @@ def build_ui(
                 gr.update(value=t("retry", lang_code), visible=state == "failed"),
             )
 
-        private: dict[str, Any] = {"api_visibility": "private"}
+        private: dict[str, Any] = {"api_visibility": "private", "queue": False}  # page chores
         polled = [status, analyze, timer, retry]
         timer.tick(poll, lang, polled, show_progress="hidden", **private)
 
@@ -366,7 +371,7 @@ def build_ui(
             [card, bars, timeline, timeline_note, result_json, downloads, log_box],
             concurrency_id="analysis",
             concurrency_limit=4,
-            **private,
+            api_visibility="private",  # queued, unlike the page chores
         )
         clear.click(
             lambda: (None, "", None, gr.update(value=None, visible=False),
