@@ -294,8 +294,8 @@ def render(report: dict) -> str:
     lines += [
         "",
         "Latency is the client's, upload to result. Server inference is the result's "
-        "`timings_ms.inference`: it includes the wait for the engine's model lock behind other "
-        "requests, so it grows with concurrency although the model's own time does not.",
+        "`timings_ms.inference`, the forward pass alone; waiting for other requests' passes "
+        "is in `timings_ms.wait`.",
     ]
     for row in report["throughput"]:
         if row["error_examples"]:
