@@ -24,7 +24,7 @@ import soxr
 
 TARGET_RATE = 16000
 MIN_DURATION_S = 0.1  # documented minimum; the model itself needs >= 400 samples (25 ms)
-DEFAULT_MAX_DURATION_S = 60.0  # one pass is capped because attention memory grows with T^2
+DEFAULT_MAX_DURATION_S = 3 * 3600.0  # longer is refused before decoding: 16 kHz = 690 MB
 MIN_SOURCE_RATE, MAX_SOURCE_RATE = 8000, 96000
 
 SILENCE_DBFS = -60.0
@@ -125,12 +125,12 @@ def decode_audio(
     if isinstance(source, np.ndarray):
         if sample_rate is None:
             raise AudioError("An audio array needs its rate: pass sample_rate= with it.")
-        frames, info = _from_array(source, sample_rate, _display_name(name, "<array>"))
+        mono, info = _from_array(source, sample_rate, _display_name(name, "<array>"))
     elif sample_rate is not None:
         raise TypeError("sample_rate applies to arrays only: audio files carry their own rate.")
     else:
-        frames, info = _from_file(source, name, max_duration_s, warnings)
-    return _finish(frames, info, warnings, min_duration_s, max_duration_s)
+        mono, info = _from_file(source, name, max_duration_s, warnings)
+    return _finish(mono, info, warnings, min_duration_s, max_duration_s)
 
 
 def _display_name(name: str | None, fallback: str) -> str:
@@ -138,7 +138,7 @@ def _display_name(name: str | None, fallback: str) -> str:
     return (PureWindowsPath(name).name if name else "") or fallback
 
 
-def _from_array(array: np.ndarray, rate: int, name: str) -> tuple[np.ndarray, SourceInfo]:
+def _from_array(array: np.ndarray, rate: int, name: str) -> tuple[_Mono16k, SourceInfo]:
     scale = _ARRAY_SCALES.get(array.dtype)
     if scale is None:
         raise AudioError(
@@ -162,7 +162,9 @@ def _from_array(array: np.ndarray, rate: int, name: str) -> tuple[np.ndarray, So
     frames = np.array(array, dtype=np.float32, order="C")  # a copy: callers keep their array
     if scale != 1.0:
         frames *= np.float32(1.0 / scale)
-    return frames, SourceInfo(name, "array", int(rate), frames.shape[1], len(frames) / rate)
+    mono = _Mono16k(int(rate), name)
+    mono.add(frames)
+    return mono, SourceInfo(name, "array", int(rate), frames.shape[1], len(frames) / rate)
 
 
 def _from_file(
@@ -170,7 +172,7 @@ def _from_file(
     name: str | None,
     max_duration_s: float | None,
     warnings: list[str],
-) -> tuple[np.ndarray, SourceInfo]:
+) -> tuple[_Mono16k, SourceInfo]:
     """Try libsndfile first (fast, exact), then FFmpeg for whatever it cannot read."""
     target: str | bytes
     if isinstance(source, (bytes, bytearray)):
@@ -203,7 +205,7 @@ def _readable(target: str | bytes) -> str | io.BytesIO:
 
 def _read_soundfile(
     target: str | io.BytesIO, name: str, max_duration_s: float | None
-) -> tuple[np.ndarray, SourceInfo]:
+) -> tuple[_Mono16k, SourceInfo]:
     with sf.SoundFile(target) as f:
         _check_rate(f.samplerate, name)
         plausible = _size(target) * _MAX_FRAMES_PER_BYTE
@@ -212,10 +214,10 @@ def _read_soundfile(
         # In blocks, never one allocation sized by the header: a corrupt header can claim
         # hours, and some decoders then keep producing samples the file does not hold.
         limit = None if max_duration_s is None else max_duration_s * f.samplerate
-        blocks, total = [], 0
+        mono, total = _Mono16k(f.samplerate, name), 0
         # f.read in a loop, not f.blocks: blocks pads to the header's count with zeros.
         while len(block := f.read(1 << 16, dtype="float32", always_2d=True)):
-            blocks.append(block)
+            mono.add(block)
             total += len(block)
             if limit is not None and total > limit:
                 raise _too_long(name, None, max_duration_s)
@@ -224,14 +226,13 @@ def _read_soundfile(
                     f"'{name}' claims far more audio than its {_size(target)} bytes can hold: "
                     "the file is damaged."
                 )
-        frames = np.concatenate(blocks) if blocks else np.zeros((0, f.channels), np.float32)
         fmt = "opus" if f.subtype == "OPUS" else _SF_FORMATS.get(f.format, f.format.lower())
-        return frames, SourceInfo(name, fmt, f.samplerate, f.channels, len(frames) / f.samplerate)
+        return mono, SourceInfo(name, fmt, f.samplerate, f.channels, total / f.samplerate)
 
 
 def _read_av(
     target: str | io.BytesIO, name: str, max_duration_s: float | None, warnings: list[str]
-) -> tuple[np.ndarray, SourceInfo]:
+) -> tuple[_Mono16k, SourceInfo]:
     import av  # imported only when libsndfile could not read the input
 
     damaged: list[Exception] = []
@@ -250,13 +251,13 @@ def _read_av(
                 _check_not_too_long(container.duration / av.time_base, name, max_duration_s)
             fmt = container.format.name
             fmt = "opus" if (fmt, stream.codec_context.name) == ("ogg", "opus") else fmt
-            chunks, rate = _decode_av(container, stream, name, max_duration_s, damaged)
+            mono, channels = _decode_av(container, stream, name, max_duration_s, damaged)
     except av.FFmpegError as e:
         raise CorruptAudio(
             f"'{name}' could not be decoded as audio ({e.strerror or e}): "
             "the file is damaged or not an audio file."
         ) from e
-    if damaged and not chunks:
+    if damaged and not mono.source_frames:
         raise CorruptAudio(
             f"'{name}' could not be decoded: none of its audio packets is readable."
         ) from damaged[0]
@@ -265,11 +266,11 @@ def _read_av(
             f"{len(damaged)} damaged packet(s) of '{name}' were skipped: "
             "the file may be cut off or corrupted, so some audio may be missing."
         )
-    if not chunks:
+    if not mono.source_frames:
         raise _empty(name)
-    frames = np.ascontiguousarray(np.concatenate(chunks, axis=1).T)
     fmt = _AV_FORMATS.get(fmt, fmt.split(",")[0])
-    return frames, SourceInfo(name, fmt, rate, frames.shape[1], len(frames) / rate)
+    duration_s = mono.source_frames / mono.rate
+    return mono, SourceInfo(name, fmt, mono.rate, channels, duration_s)
 
 
 def _decode_av(
@@ -278,31 +279,30 @@ def _decode_av(
     name: str,
     max_duration_s: float | None,
     damaged: list[Exception],
-) -> tuple[list[np.ndarray], int]:
-    """Decode to (channels, n) float32 chunks, stopping as soon as the cap is exceeded.
+) -> tuple[_Mono16k, int]:
+    """Decode and convert frame by frame, stopping as soon as the cap is exceeded.
 
     The rate is taken from the decoded frames: they, not the header, say what the samples are.
+    Returns the converted audio and the source's channel count.
     """
     import av
 
-    chunks: list[np.ndarray] = []
-    rate, total = stream.rate, 0
+    mono = _Mono16k(stream.rate, name)
     resampler = av.AudioResampler(format="fltp")  # sample format only: rate and layout kept
     shape = None
     for frame in _resample_frames(_decode_packets(container.demux(stream), damaged), resampler):
         if shape is None:
             shape = (frame.sample_rate, len(frame.layout.channels))
+            mono = _Mono16k(frame.sample_rate, name)
         elif (frame.sample_rate, len(frame.layout.channels)) != shape:
             raise CorruptAudio(
                 f"'{name}' changes its sample rate or channel count part-way through: "
                 "re-export it as one continuous recording."
             )
-        rate = frame.sample_rate
-        chunks.append(frame.to_ndarray())
-        total += frame.samples
-        if max_duration_s is not None and total > max_duration_s * rate:
+        mono.add(frame.to_ndarray().T)
+        if max_duration_s is not None and mono.source_frames > max_duration_s * mono.rate:
             raise _too_long(name, None, max_duration_s)
-    return chunks, rate
+    return mono, shape[1] if shape else 0
 
 
 def _decode_packets(packets: Iterable[Any], damaged: list[Exception]) -> Iterator[Any]:
@@ -339,9 +339,8 @@ def _too_long(name: str, duration_s: float | None, max_duration_s: float) -> Aud
     """duration_s is None when decoding stopped at the cap of a file whose header has no length."""
     length = "longer than" if duration_s is None else f"{duration_s:.1f} s long, above"
     return AudioTooLong(
-        f"'{name}' is {length} the {max_duration_s:g} s cap for one pass, which exists "
-        "because attention memory grows with the square of the length: trim the audio or "
-        "raise the cap with the max_duration_s setting (CLI: --max-duration)."
+        f"'{name}' is {length} the {max_duration_s:g} s limit for one recording: split or "
+        "trim it, or raise the limit with the max_duration_s setting (CLI: --max-duration)."
     )
 
 
@@ -349,16 +348,63 @@ def _empty(name: str) -> EmptyAudio:
     return EmptyAudio(f"'{name}' contains no audio samples: upload a file with sound in it.")
 
 
+class _Mono16k:
+    """Downmix and resample block by block, so source-rate audio is never held whole.
+
+    An hour of 44.1 kHz stereo is 1.3 GB as float32; its 16 kHz mono is 230 MB.
+    """
+
+    def __init__(self, rate: int, name: str) -> None:
+        self.rate = rate
+        self.name = name
+        self.source_frames = 0
+        self.clipped = 0
+        self._values = 0
+        self._blocks: list[np.ndarray] = []
+        self._resampler = (
+            None
+            if rate == TARGET_RATE
+            else soxr.ResampleStream(rate, TARGET_RATE, 1, dtype="float32", quality="HQ")
+        )
+
+    @property
+    def clipped_fraction(self) -> float:
+        return self.clipped / self._values if self._values else 0.0
+
+    def add(self, frames: np.ndarray) -> None:
+        """Take (n, channels) float32 samples at the source rate."""
+        if not np.isfinite(frames).all():
+            raise InvalidSamples(
+                f"'{self.name}' contains NaN or infinite samples: "
+                "re-export it as ordinary PCM audio."
+            )
+        self.clipped += int(np.count_nonzero(np.abs(frames) >= CLIP_LEVEL))
+        self._values += frames.size
+        self.source_frames += len(frames)
+        mono = frames[:, 0] if frames.shape[1] == 1 else frames.mean(axis=1, dtype=np.float32)
+        if self._resampler is not None:
+            mono = self._resampler.resample_chunk(np.ascontiguousarray(mono), last=False)
+        self._blocks.append(np.array(mono, dtype=np.float32))  # own memory, not the block's
+
+    def samples(self) -> np.ndarray:
+        if self._resampler is not None:
+            self._blocks.append(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+            self._resampler = None
+        out = np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
+        self._blocks = [out]
+        return out
+
+
 def _finish(
-    frames: np.ndarray,
+    mono: _Mono16k,
     info: SourceInfo,
     warnings: list[str],
     min_duration_s: float,
     max_duration_s: float | None,
 ) -> Waveform:
-    """Validate (frames, channels) float32 at the source rate, then downmix and resample."""
+    """Validate the converted audio and add warnings about its level."""
     name = info.name
-    if len(frames) == 0:
+    if mono.source_frames == 0:
         raise _empty(name)
     if info.duration_s < min_duration_s:
         raise AudioTooShort(
@@ -366,32 +412,24 @@ def _finish(
             f"{min_duration_s:g} s minimum: record or upload a longer clip."
         )
     _check_not_too_long(info.duration_s, name, max_duration_s)
-    if not np.isfinite(frames).all():
-        raise InvalidSamples(
-            f"'{name}' contains NaN or infinite samples: re-export it as ordinary PCM audio."
-        )
-    clipped = np.count_nonzero(np.abs(frames) >= CLIP_LEVEL) / frames.size
-    mono = frames[:, 0] if frames.shape[1] == 1 else frames.mean(axis=1, dtype=np.float32)
-    if info.sample_rate != TARGET_RATE:
-        mono = soxr.resample(mono, info.sample_rate, TARGET_RATE, quality="HQ")
-    samples = np.ascontiguousarray(mono, dtype=np.float32)
+    samples = mono.samples()
     if not np.isfinite(samples).all():  # finite input can still overflow float32 on the way
         raise InvalidSamples(
             f"'{name}' contains samples too large to process (beyond float32 range): "
             "re-export it as ordinary PCM audio."
         )
-    peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
+    peak = max(float(samples.max()), -float(samples.min())) if len(samples) else 0.0  # no copy
     if peak < 10 ** (SILENCE_DBFS / 20):
         level = f"peak {20 * math.log10(peak):.0f} dBFS" if peak > 0 else "every sample is zero"
         warnings.append(
             f"The audio is silent ({level}): the emotion scores will describe noise, not speech."
         )
-    if clipped > CLIP_FRACTION:
+    if mono.clipped_fraction > CLIP_FRACTION:
         warnings.append(
-            f"The audio is heavily clipped ({clipped:.1%} of samples at full scale): "
-            "scores may be less reliable; record with a lower input gain."
+            f"The audio is heavily clipped ({mono.clipped_fraction:.1%} of samples at full "
+            "scale): scores may be less reliable; record with a lower input gain."
         )
-    offset = float(samples.mean()) if len(samples) else 0.0
+    offset = float(samples.mean(dtype=np.float64)) if len(samples) else 0.0
     if abs(offset) > DC_OFFSET:
         warnings.append(
             f"The audio has a DC offset of {offset:+.2f}: the model normalises it away, but it "

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
-from emotion2vec_app.inference import ClipScores, score_features
+from emotion2vec_app.inference import ClipScores, score_clip, score_features
 from emotion2vec_app.loader import LoadedModel
 
 # The padded frames of the batch being fed in this context (thread, task); None elsewhere,
@@ -127,7 +127,12 @@ def score_batch(
     smooth_s: float = 0.0,
     embedding: bool = False,
 ) -> list[ClipScores]:
-    """`inference.score_clip` for every clip, in order, from one forward pass."""
+    """`inference.score_clip` for every clip, in order, from one forward pass.
+
+    A batch of one takes the single-clip path itself: no padding, bit-identical results.
+    """
+    if len(clips) == 1:
+        return [score_clip(model, clips[0], frames=frames, smooth_s=smooth_s, embedding=embedding)]
     return [
         score_features(model, features, frames=frames, smooth_s=smooth_s, embedding=embedding)
         for features in extract_features_batch(model, clips)

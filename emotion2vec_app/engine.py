@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, Waveform, decode_audio
+from emotion2vec_app.audio import (
+    DEFAULT_MAX_DURATION_S,
+    AudioTooLong,
+    Waveform,
+    decode_audio,
+)
 from emotion2vec_app.model_source import DEFAULT_MODEL_ID, ModelError, resolve_model
 from emotion2vec_app.results import GRANULARITIES, FrameTimeline, ModelInfo, Prediction
 
@@ -29,6 +34,13 @@ log = logging.getLogger("emotion2vec_app")
 DTYPE_CHOICES = ("auto", "float32", "float16", "bfloat16", "int8")
 DEFAULT_WAIT_S = 120.0
 WARMUP_S = 1.0
+SEGMENTATIONS = ("auto", "off", "vad", "fixed")
+LONG_AUDIO_S = 30.0  # "auto" segments recordings longer than this
+MAX_PASS_S = 60.0  # the longest clip one forward pass takes (attention memory grows as T^2)
+GPU_BATCH_SIZE = 16
+VAD_SHARE = 0.1  # of a long analysis's progress bar; the segments take the rest
+
+Progress = Callable[[float, str], None]  # fraction done (0..1), what is happening
 
 
 class EngineState(str, Enum):
@@ -87,9 +99,17 @@ class EngineStatus:
 
 @dataclass(frozen=True)
 class AnalysisOptions:
+    """How to analyse one recording.
+
+    segmentation: "auto" cuts recordings longer than LONG_AUDIO_S into speech segments with
+    Silero VAD; "vad" and "fixed" (10 s windows) always cut; "off" is one pass (at most
+    MAX_PASS_S). A cut recording gets a segment timeline and a duration-weighted summary.
+    """
+
     granularity: str = "utterance"
     extract_embedding: bool = False
     smooth_s: float = 0.0
+    segmentation: str = "auto"
 
     def __post_init__(self) -> None:
         if self.granularity not in GRANULARITIES:
@@ -98,6 +118,20 @@ class AnalysisOptions:
             )
         if not 0.0 <= self.smooth_s <= 10.0:
             raise ValueError(f"smooth_s must be between 0 and 10 seconds, not {self.smooth_s}")
+        if self.segmentation not in SEGMENTATIONS:
+            raise ValueError(
+                f"segmentation must be one of {', '.join(SEGMENTATIONS)}, not {self.segmentation!r}"
+            )
+
+    def segments(self, duration_s: float) -> bool:
+        """Whether a recording this long is cut into segments."""
+        if self.segmentation == "auto":
+            return duration_s > LONG_AUDIO_S
+        return self.segmentation != "off"
+
+    @property
+    def segmentation_method(self) -> str:
+        return "fixed" if self.segmentation == "fixed" else "vad"
 
 
 class Engine:
@@ -111,6 +145,7 @@ class Engine:
         device: str = "auto",
         dtype: str = "auto",
         max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+        batch_size: int | None = None,
         cache_dir: Path | None = None,
         autostart: bool = True,
         on_log: Callable[[str], None] | None = None,
@@ -120,6 +155,9 @@ class Engine:
         self.requested_device = device
         self.requested_dtype = dtype
         self.max_duration_s = max_duration_s
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        self.requested_batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._log = on_log or log.info
         self._state = EngineState.LOADING
@@ -216,6 +254,36 @@ class Engine:
             raise ModelLoadFailed(f"The model failed to load: {self._error}")
         return self._model
 
+    def batch_size(self, model: LoadedModel) -> int:
+        """Clips per forward pass: padded batches pay off on GPU; on CPU one at a time is
+        faster, and exactly FunASR's own path."""
+        if self.requested_batch_size is not None:
+            return self.requested_batch_size
+        return GPU_BATCH_SIZE if model.device.type == "cuda" else 1
+
+    def decode(
+        self,
+        audio: str | Path | bytes | np.ndarray | Waveform,
+        options: AnalysisOptions,
+        *,
+        sample_rate: int | None = None,
+        name: str | None = None,
+    ) -> Waveform:
+        """Decode and check the length against the cap that applies to these options."""
+        if isinstance(audio, Waveform):
+            waveform = audio
+        else:
+            waveform = decode_audio(
+                audio, sample_rate=sample_rate, name=name, max_duration_s=self.max_duration_s
+            )
+        if not options.segments(waveform.duration_s) and waveform.duration_s > MAX_PASS_S:
+            raise AudioTooLong(
+                f"'{waveform.info.name}' is {waveform.duration_s:.1f} s long, above the "
+                f"{MAX_PASS_S:g} s that one pass of the model takes (attention memory grows "
+                "with the square of the length): choose segmentation auto, vad or fixed."
+            )
+        return waveform
+
     def analyze(
         self,
         audio: str | Path | bytes | np.ndarray | Waveform,
@@ -224,19 +292,20 @@ class Engine:
         sample_rate: int | None = None,
         name: str | None = None,
         timeout: float | None = DEFAULT_WAIT_S,
+        progress: Progress | None = None,
     ) -> Prediction:
-        """Decode (unless given a Waveform), wait for the model, infer, build the Prediction."""
+        """Decode (unless given a Waveform), wait for the model, infer, build the Prediction.
+
+        Long recordings (see AnalysisOptions.segmentation) are analysed segment by segment;
+        `progress` hears how far that has got.
+        """
         options = options or AnalysisOptions()
         started = time.perf_counter()
-        waveform = (
-            audio
-            if isinstance(audio, Waveform)
-            else decode_audio(
-                audio, sample_rate=sample_rate, name=name, max_duration_s=self.max_duration_s
-            )
-        )
+        waveform = self.decode(audio, options, sample_rate=sample_rate, name=name)
         decoded = time.perf_counter()
         model = self.wait_ready(timeout)
+        if options.segments(waveform.duration_s):
+            return self._analyze_segments(model, waveform, options, (started, decoded), progress)
         from emotion2vec_app import inference
 
         with self._infer_lock:
@@ -252,34 +321,111 @@ class Engine:
             except inference.OutOfMemoryError as error:
                 raise _out_of_memory(model, waveform.duration_s) from error
         done = time.perf_counter()
-        warnings = list(waveform.warnings)
-        if model.labels.warning:
-            warnings.append(model.labels.warning)
-        return Prediction(
-            emotions=model.labels.emotions,
-            probs=scores.probs,
-            granularity=options.granularity,
-            waveform=waveform,
-            model=ModelInfo(
-                id=model.model_dir.model_id,
-                demo=model.model_dir.demo,
-                device=str(model.device),
-                dtype=model.precision,
-            ),
-            timings_ms={
-                "decode": (decoded - started) * 1000,
-                "wait": (waited - decoded) * 1000,
-                "inference": (done - waited) * 1000,
-                "total": (done - started) * 1000,
-            },
-            frames=None
-            if scores.frame_probs is None
-            else FrameTimeline(
+        frames = None
+        if scores.frame_probs is not None:
+            frames = FrameTimeline(
                 hop_s=inference.FRAME_HOP_S,
                 probs=scores.frame_probs,
                 emotions=model.labels.emotions,
                 smooth_s=options.smooth_s,
-            ),
+            )
+        return _prediction(
+            model,
+            waveform,
+            options,
+            scores.probs,
+            {"decode": decoded - started, "wait": waited - decoded, "inference": done - waited},
+            frames=frames,
             embedding=scores.embedding,
-            warnings=warnings,
         )
+
+    def _analyze_segments(
+        self,
+        model: LoadedModel,
+        waveform: Waveform,
+        options: AnalysisOptions,
+        clock: tuple[float, float],
+        progress: Progress | None,
+    ) -> Prediction:
+        started, decoded = clock
+        ready = time.perf_counter()
+        from emotion2vec_app import inference, long_audio, segmentation
+
+        report = progress or (lambda fraction, message: None)
+        method = options.segmentation_method
+        report(0.0, f"Finding speech ({method})")
+        cut = segmentation.segment(
+            waveform.samples,
+            method,
+            progress=lambda f: report(f * VAD_SHARE, "Finding speech"),
+        )
+        segmented = time.perf_counter()
+        count = len(cut.spans)
+
+        def segment_progress(fraction: float) -> None:
+            done = round(fraction * count)
+            report(VAD_SHARE + (1 - VAD_SHARE) * fraction, f"Segment {done}/{count}")
+
+        try:
+            scores = long_audio.score_segments(
+                model,
+                waveform.samples,
+                cut,
+                lock=self._infer_lock,
+                frames=options.granularity == "frame",
+                smooth_s=options.smooth_s,
+                embedding=options.extract_embedding,
+                batch_size=self.batch_size(model),
+                progress=segment_progress,
+            )
+        except inference.OutOfMemoryError as error:
+            longest = max(span.duration_s for span in cut.spans)
+            raise _out_of_memory(model, longest) from error
+        done = time.perf_counter()
+        return _prediction(
+            model,
+            waveform,
+            options,
+            scores.timeline.distribution(),
+            {
+                "decode": decoded - started,
+                "wait": ready - decoded,
+                "segment": segmented - ready,
+                "inference": done - segmented,
+            },
+            frames=scores.frames,
+            embedding=scores.embedding,
+            segments=scores.timeline,
+            notes=cut.warnings,
+        )
+
+
+def _prediction(
+    model: LoadedModel,
+    waveform: Waveform,
+    options: AnalysisOptions,
+    probs: np.ndarray,
+    seconds: dict[str, float],
+    notes: Sequence[str] = (),
+    **parts,
+) -> Prediction:
+    warnings = [*waveform.warnings, *notes]
+    if model.labels.warning:
+        warnings.append(model.labels.warning)
+    timings_ms = {step: s * 1000 for step, s in seconds.items()}
+    timings_ms["total"] = sum(timings_ms.values())
+    return Prediction(
+        emotions=model.labels.emotions,
+        probs=probs,
+        granularity=options.granularity,
+        waveform=waveform,
+        model=ModelInfo(
+            id=model.model_dir.model_id,
+            demo=model.model_dir.demo,
+            device=str(model.device),
+            dtype=model.precision,
+        ),
+        timings_ms=timings_ms,
+        warnings=warnings,
+        **parts,
+    )

@@ -27,15 +27,22 @@ class ModelInfo:
 
 @dataclass
 class FrameTimeline:
-    """Per-frame class probabilities: row t covers [t * hop_s, (t + 1) * hop_s)."""
+    """Per-frame class probabilities: row t covers [start_s[t], start_s[t] + hop_s).
+
+    One clip's frames are back to back from 0; a segmented file's frames start at each
+    segment's offset, with gaps where there is no speech.
+    """
 
     hop_s: float
     probs: np.ndarray  # (T, C) float32
     emotions: tuple[Emotion, ...]
     smooth_s: float = 0.0
+    offsets_s: np.ndarray | None = None  # (T,) start times, when not back to back from 0
 
     @property
     def start_s(self) -> np.ndarray:
+        if self.offsets_s is not None:
+            return self.offsets_s
         return np.arange(len(self.probs)) * self.hop_s
 
     @property
@@ -55,9 +62,83 @@ class FrameTimeline:
         }
 
 
+SEGMENT_COLUMNS = ("start_s", "end_s", "emotion", "confidence", "scores")
+
+
+@dataclass
+class SegmentTimeline:
+    """Utterance-level scores of each speech segment of a long recording."""
+
+    method: str  # "vad" or "fixed"
+    emotions: tuple[Emotion, ...]
+    start_s: np.ndarray  # (N,)
+    end_s: np.ndarray  # (N,)
+    probs: np.ndarray  # (N, C) float32
+
+    def __len__(self) -> int:
+        return len(self.probs)
+
+    @property
+    def top(self) -> list[Emotion]:
+        return [self.emotions[i] for i in self.probs.argmax(axis=1)]
+
+    @property
+    def speech_s(self) -> float:
+        return float(np.sum(self.end_s - self.start_s))
+
+    def distribution(self) -> np.ndarray:
+        """Duration-weighted mean of the segments' probabilities: (C,), sums to 1."""
+        weights = (self.end_s - self.start_s).astype(np.float64)
+        return (weights @ self.probs.astype(np.float64) / weights.sum()).astype(np.float32)
+
+    def changes(self) -> list[dict[str, Any]]:
+        """Where the top emotion differs from the segment before."""
+        top = self.top
+        return [
+            {"time_s": round(float(self.start_s[i]), 2), "from": top[i - 1].key, "to": top[i].key}
+            for i in range(1, len(top))
+            if top[i] != top[i - 1]
+        ]
+
+    def rows(self) -> list[list[Any]]:
+        """[start_s, end_s, emotion, confidence, scores], one per segment."""
+        return [
+            [
+                round(float(start), 2),
+                round(float(end), 2),
+                emotion.key,
+                round(float(probs.max()), 6),
+                {e.key: round(float(p), 6) for e, p in zip(self.emotions, probs, strict=True)},
+            ]
+            for start, end, emotion, probs in zip(
+                self.start_s, self.end_s, self.top, self.probs, strict=True
+            )
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"method": self.method, "columns": list(SEGMENT_COLUMNS), "rows": self.rows()}
+
+    def summary(self) -> dict[str, Any]:
+        distribution = self.distribution()
+        dominant = self.emotions[int(distribution.argmax())]
+        return {
+            "segments": len(self),
+            "speech_s": round(self.speech_s, 2),
+            "dominant": dominant.key,
+            "distribution": {
+                e.key: round(float(p), 6) for e, p in zip(self.emotions, distribution, strict=True)
+            },
+            "changes": self.changes(),
+        }
+
+
 @dataclass
 class Prediction:
-    """One analysed clip: utterance scores, optional frame timeline and embedding."""
+    """One analysed clip: utterance scores, optional frame timeline and embedding.
+
+    A segmented recording's utterance scores are the duration-weighted distribution over its
+    segments, and its embedding holds one row per segment.
+    """
 
     emotions: tuple[Emotion, ...]
     probs: np.ndarray  # (C,) float32, in the order of `emotions`
@@ -66,7 +147,8 @@ class Prediction:
     model: ModelInfo
     timings_ms: dict[str, float]
     frames: FrameTimeline | None = None
-    embedding: np.ndarray | None = None  # (D,) or (T, D) float32
+    embedding: np.ndarray | None = None  # (D,), (T, D) frames or (N, D) segments, float32
+    segments: SegmentTimeline | None = None
     warnings: list[str] = field(default_factory=list)
     timestamp: datetime = field(default_factory=datetime.now)
 
@@ -102,6 +184,9 @@ class Prediction:
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "warnings": list(self.warnings),
         }
+        if self.segments is not None:
+            result["segments"] = self.segments.to_json()
+            result["summary"] = self.segments.summary()
         if self.frames is not None:
             result["frames"] = self.frames.to_json()
         if self.embedding is not None:

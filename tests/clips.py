@@ -126,3 +126,37 @@ def make_clip_set(directory: Path, text: str = DEFAULT_TEXT) -> dict[str, Path]:
 
 def _run(command: list[str]) -> None:
     subprocess.run(command, check=True, capture_output=True)
+
+
+def voiced_bounds(samples: np.ndarray, rate: int, threshold: float = 0.02) -> tuple[int, int]:
+    """First and last sample louder than `threshold`: espeak pads its output with silence."""
+    loud = np.flatnonzero(np.abs(samples) > threshold)
+    return int(loud[0]), int(loud[-1]) + 1
+
+
+def speak_with_pauses(
+    texts: list[str], pauses_s: list[float], path: Path, *, noise: float = 0.0
+) -> list[tuple[float, float]]:
+    """Sentences separated by known silences, in one 16 kHz WAV; returns each sentence's
+    (start_s, end_s) of voiced audio. `noise` adds white noise of that amplitude throughout."""
+    assert len(pauses_s) == len(texts) - 1
+    rate = 16000
+    pieces, bounds, cursor = [], [], 0
+    for i, text in enumerate(texts):
+        raw = speak(text, path.with_name(f"{path.stem}_{i}.wav"))
+        resampled = convert(raw, path.with_name(f"{path.stem}_{i}_16k.wav"), rate=rate)
+        samples, _ = sf.read(str(resampled), dtype="float32")
+        start, end = voiced_bounds(samples, rate)
+        voiced = samples[start:end]
+        bounds.append((cursor / rate, (cursor + len(voiced)) / rate))
+        pieces.append(voiced)
+        cursor += len(voiced)
+        if i < len(pauses_s):
+            gap = np.zeros(round(pauses_s[i] * rate), np.float32)
+            pieces.append(gap)
+            cursor += len(gap)
+    audio = np.concatenate(pieces)
+    if noise:
+        audio += (np.random.default_rng(0).standard_normal(len(audio)) * noise).astype(np.float32)
+    write_wav(path, audio, rate)
+    return bounds

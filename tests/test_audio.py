@@ -223,11 +223,11 @@ def test_too_short_gives_duration_and_minimum(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("key", ["wav", "m4a", "webm_live"])
-def test_too_long_names_the_cap_why_and_how(clips: dict[str, Path], key: str) -> None:
+def test_too_long_names_the_limit_and_how_to_raise_it(clips: dict[str, Path], key: str) -> None:
     with pytest.raises(AudioTooLong) as raised:
         decode_audio(clips[key], max_duration_s=2)
     message = str(raised.value)
-    for part in (clips[key].name, "2 s cap", "square of the length", "max_duration_s"):
+    for part in (clips[key].name, "2 s limit for one recording", "max_duration_s"):
         assert part in message
     assert "--max-duration" in message
     assert decode_audio(clips[key], max_duration_s=None).duration_s > 4
@@ -247,7 +247,7 @@ def test_too_long_is_refused_from_the_header_without_decoding(
 
 
 def test_without_a_header_length_decoding_stops_at_the_cap(clips: dict[str, Path]) -> None:
-    with pytest.raises(AudioTooLong, match="is longer than the 2 s cap"):
+    with pytest.raises(AudioTooLong, match="is longer than the 2 s limit"):
         decode_audio(clips["webm_live"], max_duration_s=2)
 
 

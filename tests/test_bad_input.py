@@ -90,7 +90,7 @@ ERRORS: dict[str, tuple[Callable[[Path, dict], Path], str]] = {
     "PNG named .wav": (lambda d, c: _write(d / "picture.wav", PNG * 50), "'picture.wav'"),
     "over the duration limit": (
         lambda d, c: write_wav(d / "long.wav", _noise(MAX_DURATION_S + 2), 16000),
-        f"above the {MAX_DURATION_S} s cap",
+        f"above the {MAX_DURATION_S} s limit for one recording",
     ),
     "NaN in a float WAV": (
         lambda d, c: write_wav(d / "nan.wav", _with(tone(1.0), np.nan), 16000, "FLOAT"),

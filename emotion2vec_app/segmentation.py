@@ -1,0 +1,140 @@
+"""Cut long audio into speech segments the model can take one at a time.
+
+Attention memory grows with the square of a clip's length, and the classifier head was
+trained on utterances, so a call or a counselling session is analysed sentence by sentence.
+Silero VAD (the pip package ships its weights: nothing is downloaded) finds the speech; fixed
+windows are the fallback when it is not installed, finds no speech, or is not wanted.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from emotion2vec_app.audio import TARGET_RATE
+
+log = logging.getLogger("emotion2vec_app")
+
+METHODS = ("vad", "fixed")
+MAX_SEGMENT_S = 20.0  # longer speech is split at its longest pause (Silero's rule)
+WINDOW_S = 10.0  # fixed windows
+MIN_TAIL_S = 2.0  # a last fixed window shorter than this joins the one before
+VAD_THRESHOLD = 0.5
+MIN_SPEECH_MS = 250
+MIN_SILENCE_MS = 300  # a pause this long ends a sentence
+SPEECH_PAD_MS = 100
+
+Progress = Callable[[float], None]  # fraction done, 0..1
+
+
+@dataclass(frozen=True)
+class Span:
+    """Samples [start, end) of the 16 kHz waveform."""
+
+    start: int
+    end: int
+
+    @property
+    def start_s(self) -> float:
+        return self.start / TARGET_RATE
+
+    @property
+    def end_s(self) -> float:
+        return self.end / TARGET_RATE
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start) / TARGET_RATE
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    method: str  # what actually cut the audio: "vad" or "fixed"
+    spans: list[Span]
+    warnings: list[str] = field(default_factory=list)
+
+
+def fixed_windows(num_samples: int, window_s: float = WINDOW_S) -> list[Span]:
+    """Back-to-back windows covering everything; a short tail joins the window before it."""
+    window = int(window_s * TARGET_RATE)
+    starts = list(range(0, num_samples, window))
+    if len(starts) > 1 and num_samples - starts[-1] < MIN_TAIL_S * TARGET_RATE:
+        starts.pop()
+    ends = [*starts[1:], num_samples]
+    return [Span(start, end) for start, end in zip(starts, ends, strict=True)]
+
+
+class _SileroVad:
+    """The VAD network, loaded once per process; one caller at a time (it keeps state)."""
+
+    def __init__(self) -> None:
+        import torch
+
+        threads = torch.get_num_threads()
+        from silero_vad import get_speech_timestamps, load_silero_vad
+
+        # silero_vad sets torch to one thread at import; the emotion model needs them all.
+        torch.set_num_threads(threads)
+        self._model = load_silero_vad()
+        self._speech_timestamps = get_speech_timestamps
+        self._lock = threading.Lock()
+
+    def speech(self, samples: np.ndarray, max_segment_s: float, progress: Progress | None) -> list:
+        import torch
+
+        with self._lock, torch.inference_mode():
+            return self._speech_timestamps(
+                torch.from_numpy(samples),
+                self._model,
+                threshold=VAD_THRESHOLD,
+                sampling_rate=TARGET_RATE,
+                min_speech_duration_ms=MIN_SPEECH_MS,
+                max_speech_duration_s=max_segment_s,
+                min_silence_duration_ms=MIN_SILENCE_MS,
+                speech_pad_ms=SPEECH_PAD_MS,
+                progress_tracking_callback=(lambda p: progress(p / 100)) if progress else None,
+            )
+
+
+@functools.lru_cache(maxsize=1)
+def _vad() -> _SileroVad:
+    return _SileroVad()
+
+
+def vad_spans(
+    samples: np.ndarray, max_segment_s: float = MAX_SEGMENT_S, progress: Progress | None = None
+) -> list[Span]:
+    """Speech segments found by Silero VAD, none longer than `max_segment_s`."""
+    stamps = _vad().speech(samples, max_segment_s, progress)
+    return [Span(int(s["start"]), int(s["end"])) for s in stamps if s["end"] > s["start"]]
+
+
+def segment(
+    samples: np.ndarray,
+    method: str = "vad",
+    *,
+    max_segment_s: float = MAX_SEGMENT_S,
+    window_s: float = WINDOW_S,
+    progress: Progress | None = None,
+) -> Segmentation:
+    """Spans to analyse one at a time; VAD falls back to fixed windows, with a warning why."""
+    if method not in METHODS:
+        raise ValueError(f"segmentation method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method == "vad":
+        try:
+            spans = vad_spans(samples, max_segment_s, progress)
+        except ImportError:
+            reason = "Silero VAD is not installed (pip install silero-vad)"
+        else:
+            if spans:
+                return Segmentation("vad", spans)
+            reason = "the voice activity detector found no speech"
+        log.warning("Fixed windows instead of VAD: %s", reason)
+        warning = f"{reason.capitalize()}: the audio was cut into fixed {window_s:g} s windows."
+        return Segmentation("fixed", fixed_windows(len(samples), window_s), [warning])
+    return Segmentation("fixed", fixed_windows(len(samples), window_s))
