@@ -8,15 +8,18 @@ import logging
 import sys
 from pathlib import Path
 
-from emotion2vec_app import server
-from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, AudioError
+from tqdm import tqdm
+
+from emotion2vec_app import batch, server, writers
+from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S
 from emotion2vec_app.engine import (
     DTYPE_CHOICES,
+    LONG_AUDIO_S,
+    SEGMENTATIONS,
     AnalysisOptions,
     Engine,
     ModelLoadFailed,
     ModelNotReady,
-    OutOfMemory,
 )
 from emotion2vec_app.model_source import DEFAULT_MODEL_ID, HUBS
 from emotion2vec_app.outputs import Retention, default_output_root, try_save_run
@@ -38,10 +41,17 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     group.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto")
     group.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="clips per forward pass (default: 16 on GPU, 1 on CPU, where batches are slower)",
+    )
+    group.add_argument(
         "--max-duration",
         type=float,
         default=DEFAULT_MAX_DURATION_S,
-        help=f"longest clip in seconds for one pass (default {DEFAULT_MAX_DURATION_S:.0f})",
+        help="longest recording in seconds; longer ones are refused before decoding "
+        f"(default {DEFAULT_MAX_DURATION_S:.0f})",
     )
 
 
@@ -68,6 +78,7 @@ def engine_from_args(args: argparse.Namespace, autostart: bool = True) -> Engine
         device=args.device,
         dtype=args.dtype,
         max_duration_s=args.max_duration,
+        batch_size=args.batch_size,
         on_log=lambda message: print(message, file=sys.stderr),
         autostart=autostart,
     )
@@ -89,34 +100,100 @@ def summary_line(path: str, prediction: Prediction, run_dir: Path | None) -> str
 
 
 def predict(args: argparse.Namespace) -> int:
-    engine = engine_from_args(args)
-    options = AnalysisOptions(args.granularity, args.embedding, args.smooth)
-    failures = 0
-    for path in args.files:
-        try:
-            prediction = engine.analyze(path, options)
-        except (AudioError, OutOfMemory) as error:
-            failures += 1
-            print(f"Skipping {path}: {error}", file=sys.stderr)
-            continue
-        except (ModelLoadFailed, ModelNotReady) as error:
-            print(f"error: {error}", file=sys.stderr)
+    files, problems = batch.expand_inputs(args.files)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    table = _open_table(args)
+    if table is not None and args.resume:
+        finished = {Path(f).resolve() for f in writers.finished_files(args.out, args.format)}
+        skipped = [f for f in files if f.resolve() in finished]
+        files = [f for f in files if f.resolve() not in finished]
+        if skipped:
+            print(f"Resuming: {len(skipped)} file(s) already in {args.out}", file=sys.stderr)
+    if not files:
+        if table is not None:
+            table.close()
+        if problems:
+            print("error: no audio files to analyse", file=sys.stderr)
             return 2
-        if prediction.model.demo and path == args.files[0]:
-            print(DEMO_NOTE, file=sys.stderr)
-        for warning in prediction.warnings:
-            print(f"warning: {path}: {warning}", file=sys.stderr)
-        run = (
-            None
-            if args.no_save
-            else try_save_run(prediction, args.output_dir, retention_from_args(args))
-        )
-        if args.json:
-            result = run.result if run else prediction.to_json()
-            print(json.dumps(result, ensure_ascii=False))
-        else:
-            print(summary_line(path, prediction, run.path if run else None))
+        return 0
+    engine = engine_from_args(args)
+    options = AnalysisOptions(args.granularity, args.embedding, args.smooth, args.segmentation)
+    bar = tqdm(
+        total=len(files), unit="file", file=sys.stderr, disable=args.quiet or len(files) < 2,
+        dynamic_ncols=True, mininterval=0.5,
+    )  # fmt: skip
+    try:
+        failures = _run_batch(args, engine, files, options, table, bar)
+    except (ModelLoadFailed, ModelNotReady) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        bar.close()
+        if table is not None:
+            table.close()
     return 1 if failures else 0
+
+
+def _open_table(args: argparse.Namespace) -> writers.TableWriter | None:
+    if args.out is None:
+        if args.resume:
+            raise ValueError("--resume needs --out FILE: the table that records finished files")
+        return None
+    fmt = writers.table_format(args.out, args.format)
+    fields = writers.BATCH_FIELDS + writers.SCORE_COLUMNS if fmt == "csv" else []
+    return writers.get_writer(args.out, fields, fmt, append=args.resume)
+
+
+def _run_batch(
+    args: argparse.Namespace,
+    engine: Engine,
+    files: list[Path],
+    options: AnalysisOptions,
+    table: writers.TableWriter | None,
+    bar: tqdm,
+) -> int:
+    failures = 0
+    retention = retention_from_args(args)
+    demo_noted = False
+
+    def on_segment(fraction: float, message: str) -> None:
+        bar.set_postfix_str(message, refresh=False)
+
+    inputs = batch.as_inputs(files)
+    for item in batch.analyze_many(engine, inputs, options, segment_progress=on_segment):
+        shown = str(item.path)
+        bar.update(1)
+        prediction = item.prediction
+        if prediction is None:
+            failures += 1
+            bar.write(f"Skipping {shown}: {item.error}", file=sys.stderr)
+            if table is not None:
+                table.write(_table_record(table, shown, None, item.error))
+            continue
+        if prediction.model.demo and not demo_noted:
+            bar.write(DEMO_NOTE, file=sys.stderr)
+            demo_noted = True
+        for warning in prediction.warnings:
+            bar.write(f"warning: {shown}: {warning}", file=sys.stderr)
+        run = None if args.no_save else try_save_run(prediction, args.output_dir, retention)
+        result = run.result if run else prediction.to_json()
+        if table is not None:
+            table.write(_table_record(table, shown, result, None))
+        if args.json:
+            bar.write(json.dumps(result, ensure_ascii=False), file=sys.stdout)
+        elif not args.quiet:
+            bar.write(summary_line(shown, prediction, run.path if run else None), file=sys.stdout)
+    return failures
+
+
+def _table_record(
+    table: writers.TableWriter, file: str, result: dict | None, error: str | None
+) -> dict:
+    """CSV rows are flat; JSON Lines keep the whole result."""
+    if isinstance(table, writers.CsvWriter):
+        return writers.batch_record(file, result, error)
+    return {"file": file, **result} if result else {"file": file, "error": error}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,8 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log model loading")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    predict_parser = commands.add_parser("predict", help="predict the emotion of audio files")
-    predict_parser.add_argument("files", nargs="+", metavar="FILE")
+    predict_parser = commands.add_parser(
+        "predict",
+        help="predict the emotion of audio files, folders or globs",
+        description="Analyse audio files; folders are searched recursively, globs expanded "
+        "(quote them: 'calls/**/*.mp3'). Recordings longer than "
+        f"{LONG_AUDIO_S:g} s get a segment timeline.",
+    )
+    predict_parser.add_argument("files", nargs="+", metavar="FILE|FOLDER|GLOB")
     predict_parser.add_argument("--granularity", choices=GRANULARITIES, default="utterance")
     predict_parser.add_argument(
         "--embedding", action="store_true", help="save embedding.npy ((D,) or (T, D))"
@@ -135,7 +218,28 @@ def build_parser() -> argparse.ArgumentParser:
     predict_parser.add_argument(
         "--smooth", type=float, default=0.0, metavar="SECONDS", help="frame-score smoothing window"
     )
+    predict_parser.add_argument(
+        "--segmentation",
+        choices=SEGMENTATIONS,
+        default="auto",
+        help=f"cut recordings into speech segments: auto (above {LONG_AUDIO_S:g} s), off, "
+        "vad (Silero), fixed (10 s windows)",
+    )
     predict_parser.add_argument("--json", action="store_true", help="one JSON result per line")
+    predict_parser.add_argument(
+        "--out", type=Path, metavar="TABLE", help="also write one row per file to TABLE"
+    )
+    predict_parser.add_argument(
+        "--format", choices=writers.TABLE_FORMATS, help="TABLE format (default: from its name)"
+    )
+    predict_parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip files TABLE already holds (failed ones are retried) and append to it",
+    )
+    predict_parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar and no summary lines"
+    )
     predict_parser.add_argument("--no-save", action="store_true", help="write no run folder")
     add_output_options(predict_parser)
     add_model_options(predict_parser)

@@ -27,6 +27,7 @@ from emotion2vec_app.model_source import DEFAULT_MODEL_ID, ModelError, resolve_m
 from emotion2vec_app.results import GRANULARITIES, FrameTimeline, ModelInfo, Prediction
 
 if TYPE_CHECKING:  # torch and FunASR are imported by the load thread, not by importers
+    from emotion2vec_app.inference import ClipScores
     from emotion2vec_app.loader import LoadedModel
 
 log = logging.getLogger("emotion2vec_app")
@@ -321,23 +322,60 @@ class Engine:
             except inference.OutOfMemoryError as error:
                 raise _out_of_memory(model, waveform.duration_s) from error
         done = time.perf_counter()
-        frames = None
-        if scores.frame_probs is not None:
-            frames = FrameTimeline(
-                hop_s=inference.FRAME_HOP_S,
-                probs=scores.frame_probs,
-                emotions=model.labels.emotions,
-                smooth_s=options.smooth_s,
-            )
-        return _prediction(
+        return _clip_prediction(
             model,
             waveform,
             options,
-            scores.probs,
+            scores,
             {"decode": decoded - started, "wait": waited - decoded, "inference": done - waited},
-            frames=frames,
-            embedding=scores.embedding,
         )
+
+    def analyze_batch(
+        self,
+        waveforms: Sequence[Waveform],
+        options: AnalysisOptions | None = None,
+        *,
+        decode_s: Sequence[float] | None = None,
+        timeout: float | None = DEFAULT_WAIT_S,
+        progress: Progress | None = None,
+    ) -> list[Prediction]:
+        """Several decoded recordings, in order. Short ones share padded forward passes of up
+        to batch_size clips (one at a time on CPU); long ones are segmented one by one."""
+        from emotion2vec_app import batching, inference
+
+        options = options or AnalysisOptions()
+        decode_s = decode_s or [0.0] * len(waveforms)
+        model = self.wait_ready(timeout)
+        results: list[Prediction | None] = [None] * len(waveforms)
+        short = [i for i, w in enumerate(waveforms) if not options.segments(w.duration_s)]
+        for i in sorted(set(range(len(waveforms))) - set(short)):
+            prediction = self.analyze(waveforms[i], options, timeout=timeout, progress=progress)
+            prediction.timings_ms["decode"] = decode_s[i] * 1000  # decoded by the caller
+            prediction.timings_ms["total"] += decode_s[i] * 1000
+            results[i] = prediction
+        lengths = [len(waveforms[i].samples) for i in short]
+        for group in batching.plan_batches(lengths, max_batch_size=self.batch_size(model)):
+            indices = [short[g] for g in group]
+            with self._infer_lock:
+                started = time.perf_counter()
+                try:
+                    scores = batching.score_batch(
+                        model,
+                        [waveforms[i].samples for i in indices],
+                        frames=options.granularity == "frame",
+                        smooth_s=options.smooth_s,
+                        embedding=options.extract_embedding,
+                    )
+                except inference.OutOfMemoryError as error:
+                    longest = max(waveforms[i].duration_s for i in indices)
+                    raise _out_of_memory(model, longest) from error
+                share = (time.perf_counter() - started) / len(indices)
+            for i, clip_scores in zip(indices, scores, strict=True):
+                results[i] = _clip_prediction(
+                    model, waveforms[i], options, clip_scores,
+                    {"decode": decode_s[i], "inference": share},
+                )  # fmt: skip
+        return results
 
     def _analyze_segments(
         self,
@@ -398,6 +436,28 @@ class Engine:
             segments=scores.timeline,
             notes=cut.warnings,
         )
+
+
+def _clip_prediction(
+    model: LoadedModel,
+    waveform: Waveform,
+    options: AnalysisOptions,
+    scores: ClipScores,
+    seconds: dict[str, float],
+) -> Prediction:
+    from emotion2vec_app.inference import FRAME_HOP_S
+
+    frames = None
+    if scores.frame_probs is not None:
+        frames = FrameTimeline(
+            hop_s=FRAME_HOP_S,
+            probs=scores.frame_probs,
+            emotions=model.labels.emotions,
+            smooth_s=options.smooth_s,
+        )
+    return _prediction(
+        model, waveform, options, scores.probs, seconds, frames=frames, embedding=scores.embedding
+    )
 
 
 def _prediction(

@@ -1,4 +1,6 @@
-"""One folder per analysis under outputs/: processed audio, result.json, embedding.npy.
+"""One folder per analysis under outputs/: processed audio, result.json, embedding.npy, and
+for a segmented recording segments.csv and segments.json. A batch gets a folder of its own
+with the table of its files and a ZIP of their run folders.
 
 Folder names come from the clock and a random suffix, never from user input, and are
 created exclusively, so simultaneous requests never share or overwrite a folder.
@@ -13,6 +15,7 @@ import re
 import secrets
 import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,14 +24,25 @@ import numpy as np
 import soundfile as sf
 
 from emotion2vec_app.audio import TARGET_RATE
-from emotion2vec_app.results import Prediction
+from emotion2vec_app.results import SEGMENT_COLUMNS, Prediction
+from emotion2vec_app.writers import (
+    BATCH_FIELDS,
+    SCORE_COLUMNS,
+    SEGMENT_FIELDS,
+    segment_records,
+    write_table,
+)
 
 log = logging.getLogger("emotion2vec_app")
 
-RUN_NAME = re.compile(r"^outputs_\d{8}_\d{6}_[0-9a-f]{6}$")
+RUN_NAME = re.compile(r"^(outputs|batch)_\d{8}_\d{6}_[0-9a-f]{6}$")
 RESULT_FILE = "result.json"
 AUDIO_FILE = "processed_audio.wav"
 EMBEDDING_FILE = "embedding.npy"
+SEGMENTS_CSV = "segments.csv"
+SEGMENTS_JSON = "segments.json"
+BATCH_CSV = "results.csv"
+BATCH_ZIP = "runs.zip"
 
 
 def default_output_root() -> Path:
@@ -50,13 +64,19 @@ class RunFolder:
     audio_file: Path
     embedding_file: Path | None
     result: dict  # what result.json holds
+    segment_files: tuple[Path, ...] = ()  # segments.csv and segments.json, when segmented
+
+    @property
+    def files(self) -> list[Path]:
+        """What a user downloads: the result, the embedding, the segment tables."""
+        return [p for p in (self.result_file, self.embedding_file, *self.segment_files) if p]
 
 
-def new_run_dir(root: Path) -> Path:
+def new_run_dir(root: Path, kind: str = "outputs") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
     while True:
-        path = root / f"outputs_{stamp}_{secrets.token_hex(3)}"
+        path = root / f"{kind}_{stamp}_{secrets.token_hex(3)}"
         try:
             path.mkdir()
         except FileExistsError:
@@ -130,6 +150,44 @@ def save_run(prediction: Prediction, root: Path | None = None) -> RunFolder:
     result = prediction.to_json(
         run_dir=str(path), embedding_file=EMBEDDING_FILE if embedding_file else None
     )
-    text = json.dumps(result, ensure_ascii=False, indent=2)
-    _write_atomic(path / RESULT_FILE, lambda p: p.write_text(text, encoding="utf-8"))
-    return RunFolder(path, path / RESULT_FILE, audio_file, embedding_file, result)
+    segment_files = _save_segments(prediction, path) if prediction.segments else ()
+    _write_json(path / RESULT_FILE, result)
+    return RunFolder(path, path / RESULT_FILE, audio_file, embedding_file, result, segment_files)
+
+
+def _write_json(path: Path, data: object) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    _write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def _save_segments(prediction: Prediction, path: Path) -> tuple[Path, Path]:
+    records = segment_records(prediction)
+    table = path / SEGMENTS_CSV
+    _write_atomic(table, lambda p: write_table(p, SEGMENT_FIELDS + SCORE_COLUMNS, records, "csv"))
+    timeline = prediction.segments
+    document = {
+        "method": timeline.method,
+        "summary": timeline.summary(),
+        "segments": [dict(zip(SEGMENT_COLUMNS, row, strict=True)) for row in timeline.rows()],
+    }
+    _write_json(path / SEGMENTS_JSON, document)
+    return table, path / SEGMENTS_JSON
+
+
+def save_batch(root: Path, records: list[dict], runs: list[RunFolder]) -> tuple[Path, Path]:
+    """A batch folder with the table of its files (CSV) and a ZIP of their run folders."""
+    path = new_run_dir(root, "batch")
+    table = path / BATCH_CSV
+    _write_atomic(table, lambda p: write_table(p, BATCH_FIELDS + SCORE_COLUMNS, records, "csv"))
+    archive = path / BATCH_ZIP
+    _write_atomic(archive, lambda p: _zip_runs(p, runs, table))
+    return table, archive
+
+
+def _zip_runs(dest: Path, runs: list[RunFolder], table: Path) -> None:
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(table, BATCH_CSV)
+        for run in runs:
+            for file in sorted(run.path.iterdir()):
+                if file.is_file() and not file.name.startswith("."):
+                    archive.write(file, f"{run.path.name}/{file.name}")

@@ -1,0 +1,183 @@
+"""Tables of results as CSV and JSON Lines: one recording's segments, one row per batch file.
+
+Flat records for CSV (one column per emotion score); JSON Lines keep the whole result. Both
+writers append, so an interrupted batch resumes where it stopped (`finished_files`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from emotion2vec_app.labels import EMOTIONS
+from emotion2vec_app.results import Prediction
+
+TABLE_FORMATS = ("jsonl", "csv")
+SCORE_COLUMNS = [f"score_{e.key}" for e in EMOTIONS]
+SEGMENT_FIELDS = ["index", "start_s", "end_s", "emotion", "emotion_zh", "confidence"]
+BATCH_FIELDS = [
+    "file",
+    "emotion",
+    "emotion_zh",
+    "confidence",
+    "duration_s",
+    "segments",
+    "run_dir",
+    "error",
+]
+
+
+def segment_records(prediction: Prediction) -> list[dict[str, Any]]:
+    """One flat record per segment of a segmented recording."""
+    timeline = prediction.segments
+    if timeline is None:
+        return []
+    return [
+        {
+            "index": i,
+            "start_s": start,
+            "end_s": end,
+            "emotion": emotion,
+            "emotion_zh": top.zh,
+            "confidence": confidence,
+            **{f"score_{key}": p for key, p in scores.items()},
+        }
+        for i, ((start, end, emotion, confidence, scores), top) in enumerate(
+            zip(timeline.rows(), timeline.top, strict=True)
+        )
+    ]
+
+
+def batch_record(file: str, result: dict[str, Any] | None, error: str | None) -> dict[str, Any]:
+    """A batch table row: the file, its result (or the error that skipped it)."""
+    if result is None:
+        return {"file": file, "error": error}
+    return {
+        "file": file,
+        "emotion": result["emotion"],
+        "emotion_zh": result["emotion_zh"],
+        "confidence": result["confidence"],
+        "duration_s": result["audio"]["duration_s"],
+        "segments": result["summary"]["segments"] if "summary" in result else "",
+        "run_dir": result.get("run_dir", ""),
+        "error": "",
+        **{f"score_{key}": p for key, p in result["scores"].items()},
+    }
+
+
+class TableWriter:
+    """Appends records to a file and flushes each, so a crash loses at most one record."""
+
+    suffix = ""
+
+    def __init__(self, path: Path, fields: Sequence[str], *, append: bool = False) -> None:
+        self.path = Path(path)
+        self.fields = list(fields)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existing = append and self.path.exists() and self.path.stat().st_size > 0
+        cut_off = existing and _ends_mid_line(self.path)
+        self._handle: TextIO = self.path.open("a" if append else "w", encoding="utf-8", newline="")
+        if cut_off:  # a killed run's half line: end it, so the next record starts clean
+            self._handle.write("\n")
+        self._start(existing)
+
+    def _start(self, existing: bool) -> None:
+        """Write whatever heads the file."""
+
+    def write(self, record: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CsvWriter(TableWriter):
+    suffix = ".csv"
+
+    def _start(self, existing: bool) -> None:
+        self._csv = csv.DictWriter(self._handle, self.fields, extrasaction="ignore")
+        if not existing:
+            self._csv.writeheader()
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._csv.writerow(record)
+        self._handle.flush()
+
+
+class JsonlWriter(TableWriter):
+    suffix = ".jsonl"
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._handle.flush()
+
+
+WRITERS: dict[str, type[TableWriter]] = {"csv": CsvWriter, "jsonl": JsonlWriter}
+
+
+def table_format(path: Path, fmt: str | None = None) -> str:
+    """The format asked for, else the one the file name says (.csv or .jsonl)."""
+    fmt = fmt or path.suffix.lower().lstrip(".")
+    if fmt == "json":
+        fmt = "jsonl"
+    if fmt not in WRITERS:
+        raise ValueError(
+            f"cannot tell the table format of '{path.name}': name it .jsonl or .csv, "
+            "or pass --format jsonl|csv"
+        )
+    return fmt
+
+
+def get_writer(
+    path: Path, fields: Sequence[str], fmt: str | None = None, *, append: bool = False
+) -> TableWriter:
+    return WRITERS[table_format(path, fmt)](path, fields, append=append)
+
+
+def write_table(
+    path: Path, fields: Sequence[str], records: Iterable[dict[str, Any]], fmt: str | None = None
+) -> Path:
+    with get_writer(path, fields, fmt) as writer:
+        for record in records:
+            writer.write(record)
+    return path
+
+
+def finished_files(path: Path, fmt: str | None = None) -> set[str]:
+    """Files a previous run of this table finished (errors excepted: they are retried)."""
+    if not path.exists():
+        return set()
+    with path.open(encoding="utf-8", newline="") as handle:
+        if table_format(path, fmt) == "csv":
+            rows = list(csv.DictReader(handle))
+        else:
+            rows = [_json_line(line) for line in handle if line.strip()]
+    # A CSV row cut short by a killed run has missing (None) fields: not finished.
+    return {
+        row["file"]
+        for row in rows
+        if row.get("file") and not row.get("error") and None not in row.values()
+    }
+
+
+def _ends_mid_line(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(-1, 2)
+        return handle.read(1) != b"\n"
+
+
+def _json_line(line: str) -> dict[str, Any]:
+    """A line of a JSONL table; the half-written last line of a killed run counts as absent."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return {}
