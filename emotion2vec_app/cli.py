@@ -100,27 +100,30 @@ def summary_line(path: str, prediction: Prediction, run_dir: Path | None) -> str
 
 
 def predict(args: argparse.Namespace) -> int:
+    # Everything that can be refused is checked before the table is opened (and emptied).
+    if args.resume and args.out is None:
+        raise ValueError("--resume needs --out FILE: the table that records finished files")
+    if args.out is not None:
+        writers.table_format(args.out, args.format)
+    options = AnalysisOptions(args.granularity, args.embedding, args.smooth, args.segmentation)
     files, problems = batch.expand_inputs(args.files)
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
-    table = _open_table(args)
-    if table is not None and args.resume:
+    if not files:  # before the table is opened: a mistyped glob must not empty it
+        print("error: no audio files to analyse", file=sys.stderr)
+        return 2
+    if args.resume:
         finished = {Path(f).resolve() for f in writers.finished_files(args.out, args.format)}
         skipped = [f for f in files if f.resolve() in finished]
         files = [f for f in files if f.resolve() not in finished]
         if skipped:
             print(f"Resuming: {len(skipped)} file(s) already in {args.out}", file=sys.stderr)
-    if not files:
-        if table is not None:
-            table.close()
-        if problems:
-            print("error: no audio files to analyse", file=sys.stderr)
-            return 2
-        return 0
+        if not files:
+            return 0  # all done before
     engine = engine_from_args(args)
-    options = AnalysisOptions(args.granularity, args.embedding, args.smooth, args.segmentation)
+    table = _open_table(args)
     bar = tqdm(
-        total=len(files), unit="file", file=sys.stderr, disable=args.quiet or len(files) < 2,
+        total=len(files), unit="file", file=sys.stderr, disable=args.quiet,
         dynamic_ncols=True, mininterval=0.5,
     )  # fmt: skip
     try:
@@ -137,8 +140,6 @@ def predict(args: argparse.Namespace) -> int:
 
 def _open_table(args: argparse.Namespace) -> writers.TableWriter | None:
     if args.out is None:
-        if args.resume:
-            raise ValueError("--resume needs --out FILE: the table that records finished files")
         return None
     fmt = writers.table_format(args.out, args.format)
     fields = writers.BATCH_FIELDS + writers.SCORE_COLUMNS if fmt == "csv" else []
@@ -158,7 +159,7 @@ def _run_batch(
     demo_noted = False
 
     def on_segment(fraction: float, message: str) -> None:
-        bar.set_postfix_str(message, refresh=False)
+        bar.set_postfix_str(message)
 
     inputs = batch.as_inputs(files)
     for item in batch.analyze_many(engine, inputs, options, segment_progress=on_segment):

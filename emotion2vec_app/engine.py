@@ -17,6 +17,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from emotion2vec_app.analysis import (
+    LONG_AUDIO_S,
+    MAX_PASS_S,
+    SEGMENTATIONS,
+    AnalysisOptions,
+    build_prediction,
+    clip_prediction,
+)
 from emotion2vec_app.audio import (
     DEFAULT_MAX_DURATION_S,
     AudioTooLong,
@@ -24,10 +32,22 @@ from emotion2vec_app.audio import (
     decode_audio,
 )
 from emotion2vec_app.model_source import DEFAULT_MODEL_ID, ModelError, resolve_model
-from emotion2vec_app.results import GRANULARITIES, FrameTimeline, ModelInfo, Prediction
+from emotion2vec_app.results import Prediction
+
+__all__ = [  # the analysis names are re-exported: callers import them with the Engine
+    "LONG_AUDIO_S",
+    "MAX_PASS_S",
+    "SEGMENTATIONS",
+    "AnalysisOptions",
+    "Engine",
+    "EngineState",
+    "EngineStatus",
+    "ModelLoadFailed",
+    "ModelNotReady",
+    "OutOfMemory",
+]
 
 if TYPE_CHECKING:  # torch and FunASR are imported by the load thread, not by importers
-    from emotion2vec_app.inference import ClipScores
     from emotion2vec_app.loader import LoadedModel
 
 log = logging.getLogger("emotion2vec_app")
@@ -35,9 +55,6 @@ log = logging.getLogger("emotion2vec_app")
 DTYPE_CHOICES = ("auto", "float32", "float16", "bfloat16", "int8")
 DEFAULT_WAIT_S = 120.0
 WARMUP_S = 1.0
-SEGMENTATIONS = ("auto", "off", "vad", "fixed")
-LONG_AUDIO_S = 30.0  # "auto" segments recordings longer than this
-MAX_PASS_S = 60.0  # the longest clip one forward pass takes (attention memory grows as T^2)
 GPU_BATCH_SIZE = 16
 VAD_SHARE = 0.1  # of a long analysis's progress bar; the segments take the rest
 
@@ -96,43 +113,6 @@ class EngineStatus:
             "elapsed_s": round(self.elapsed_s, 1),
             "error": self.error,
         }
-
-
-@dataclass(frozen=True)
-class AnalysisOptions:
-    """How to analyse one recording.
-
-    segmentation: "auto" cuts recordings longer than LONG_AUDIO_S into speech segments with
-    Silero VAD; "vad" and "fixed" (10 s windows) always cut; "off" is one pass (at most
-    MAX_PASS_S). A cut recording gets a segment timeline and a duration-weighted summary.
-    """
-
-    granularity: str = "utterance"
-    extract_embedding: bool = False
-    smooth_s: float = 0.0
-    segmentation: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.granularity not in GRANULARITIES:
-            raise ValueError(
-                f"granularity must be one of {', '.join(GRANULARITIES)}, not {self.granularity!r}"
-            )
-        if not 0.0 <= self.smooth_s <= 10.0:
-            raise ValueError(f"smooth_s must be between 0 and 10 seconds, not {self.smooth_s}")
-        if self.segmentation not in SEGMENTATIONS:
-            raise ValueError(
-                f"segmentation must be one of {', '.join(SEGMENTATIONS)}, not {self.segmentation!r}"
-            )
-
-    def segments(self, duration_s: float) -> bool:
-        """Whether a recording this long is cut into segments."""
-        if self.segmentation == "auto":
-            return duration_s > LONG_AUDIO_S
-        return self.segmentation != "off"
-
-    @property
-    def segmentation_method(self) -> str:
-        return "fixed" if self.segmentation == "fixed" else "vad"
 
 
 class Engine:
@@ -322,7 +302,7 @@ class Engine:
             except inference.OutOfMemoryError as error:
                 raise _out_of_memory(model, waveform.duration_s) from error
         done = time.perf_counter()
-        return _clip_prediction(
+        return clip_prediction(
             model,
             waveform,
             options,
@@ -371,7 +351,7 @@ class Engine:
                     raise _out_of_memory(model, longest) from error
                 share = (time.perf_counter() - started) / len(indices)
             for i, clip_scores in zip(indices, scores, strict=True):
-                results[i] = _clip_prediction(
+                results[i] = clip_prediction(
                     model, waveforms[i], options, clip_scores,
                     {"decode": decode_s[i], "inference": share},
                 )  # fmt: skip
@@ -420,7 +400,7 @@ class Engine:
             longest = max(span.duration_s for span in cut.spans)
             raise _out_of_memory(model, longest) from error
         done = time.perf_counter()
-        return _prediction(
+        return build_prediction(
             model,
             waveform,
             options,
@@ -436,56 +416,3 @@ class Engine:
             segments=scores.timeline,
             notes=cut.warnings,
         )
-
-
-def _clip_prediction(
-    model: LoadedModel,
-    waveform: Waveform,
-    options: AnalysisOptions,
-    scores: ClipScores,
-    seconds: dict[str, float],
-) -> Prediction:
-    from emotion2vec_app.inference import FRAME_HOP_S
-
-    frames = None
-    if scores.frame_probs is not None:
-        frames = FrameTimeline(
-            hop_s=FRAME_HOP_S,
-            probs=scores.frame_probs,
-            emotions=model.labels.emotions,
-            smooth_s=options.smooth_s,
-        )
-    return _prediction(
-        model, waveform, options, scores.probs, seconds, frames=frames, embedding=scores.embedding
-    )
-
-
-def _prediction(
-    model: LoadedModel,
-    waveform: Waveform,
-    options: AnalysisOptions,
-    probs: np.ndarray,
-    seconds: dict[str, float],
-    notes: Sequence[str] = (),
-    **parts,
-) -> Prediction:
-    warnings = [*waveform.warnings, *notes]
-    if model.labels.warning:
-        warnings.append(model.labels.warning)
-    timings_ms = {step: s * 1000 for step, s in seconds.items()}
-    timings_ms["total"] = sum(timings_ms.values())
-    return Prediction(
-        emotions=model.labels.emotions,
-        probs=probs,
-        granularity=options.granularity,
-        waveform=waveform,
-        model=ModelInfo(
-            id=model.model_dir.model_id,
-            demo=model.model_dir.demo,
-            device=str(model.device),
-            dtype=model.precision,
-        ),
-        timings_ms=timings_ms,
-        warnings=warnings,
-        **parts,
-    )

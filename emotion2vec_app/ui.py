@@ -1,36 +1,31 @@
-"""The Gradio Blocks WebUI and its client API (/status, /analyze) over one Engine.
+"""The Gradio Blocks WebUI and its client API (/status, /analyze, /analyze_batch).
 
 The page is served before the model is ready: a gr.Timer polls the engine, shows the
-loading state and enables analysis once the model is loaded.
+loading state and enables analysis once the model is loaded. Two tabs: one recording (with
+a segment timeline for long ones) and a batch of many files.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import gradio as gr
-import pandas as pd
-from gradio.data_classes import FileData
 
-from emotion2vec_app.audio import AudioError
-from emotion2vec_app.engine import (
-    AnalysisOptions,
-    Engine,
-    ModelLoadFailed,
-    ModelNotReady,
-    OutOfMemory,
-)
-from emotion2vec_app.labels import EMOTIONS, Emotion
-from emotion2vec_app.outputs import Retention, RunFolder, default_output_root, try_save_run
-from emotion2vec_app.results import Prediction
+from emotion2vec_app import ui_render as render
+from emotion2vec_app.batch import AUDIO_SUFFIXES
+from emotion2vec_app.engine import Engine
+from emotion2vec_app.outputs import Retention, default_output_root
 from emotion2vec_app.server import EXAMPLES
-from emotion2vec_app.ui_text import LANGUAGES, STATE_KEYS, browser_language, t
+from emotion2vec_app.ui_handlers import Handlers
+from emotion2vec_app.ui_text import LANGUAGES, browser_language, t
 
-TIMELINE_POINTS = 600  # per emotion: enough for the eye, light for the browser
 STATUS_POLL_S = 1.0
-UI_WAIT_S = 30.0  # an analysis waits this long for a loading model before saying so
+ANALYSIS_CONCURRENCY = 4  # decoding overlaps; the engine runs one forward pass at a time
+BATCH_CONCURRENCY = 2  # a batch holds its worker for minutes; single analyses keep theirs
+# Gradio refuses a whole batch when one file's type is not allowed, and its "audio" goes by
+# mimetype, which calls .webm (browser recordings) and .mp4 video: name our suffixes too.
+BATCH_FILE_TYPES = ["audio", *sorted(AUDIO_SUFFIXES)]
 
 CSS = """
 .e2v-card {display:flex; align-items:center; gap:1rem; padding:0.8rem 1rem;
@@ -42,6 +37,12 @@ CSS = """
 .e2v-status[data-state=failed] {color:#c0392b;}
 .e2v-banner {padding:0.6rem 1rem; border-radius:8px; background:#fff3cd; color:#664d03;
   font-weight:600;}
+.e2v-strip {position:relative; height:28px; border-radius:6px; overflow:hidden;
+  background:var(--block-background-fill); border:1px solid var(--border-color-primary);}
+.e2v-seg {position:absolute; top:0; bottom:0; min-width:1px;}
+.e2v-strip-axis {display:flex; justify-content:space-between; font-size:0.8rem; opacity:0.7;}
+.e2v-legend {display:inline-block; margin-right:0.8rem; padding-left:0.3rem;
+  border-left:12px solid var(--e2v-colour);}
 """
 
 
@@ -49,266 +50,97 @@ def example_clips() -> list[str]:
     return sorted(str(p) for p in EXAMPLES.iterdir() if p.name.endswith((".wav", ".mp3", ".m4a")))
 
 
-def emotion_label(emotion: Emotion, lang: str) -> str:
-    return f"{emotion.emoji} {emotion.zh if lang == 'zh' else emotion.en}"
+def granularity_choices(lang: str) -> list[tuple[str, str]]:
+    return [(t("utterance", lang), "utterance"), (t("frame", lang), "frame")]
 
 
-COLOUR_MAP = {emotion_label(e, lang): e.colour for e in EMOTIONS for lang in LANGUAGES}
+def segmentation_choices(lang: str) -> list[tuple[str, str]]:
+    return [(t(f"seg_{key}", lang), key) for key in ("auto", "off", "vad", "fixed")]
 
 
-def status_html(engine: Engine, lang: str) -> str:
-    status = engine.status()
-    state = status.state.value
-    details = f"{status.model} · {status.device} · {status.dtype}"
-    if state == "loading":
-        details += f" · {status.elapsed_s:.0f} s"
-    elif status.load_seconds is not None:
-        details += f" · {status.load_seconds:.1f} s"
-    body = f"<b>{t(STATE_KEYS[state], lang)}</b> — {details}"
-    if status.error:
-        body += f"<br>{_escape(status.error)}<br>{t('failed_hint', lang)}"
-    return f'<div class="e2v-status" data-state="{state}">{body}</div>'
+class _Texts:
+    """Components whose words change with the language: label, value or choices."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.updaters: dict[Any, Any] = {}  # component -> function(lang) -> gr.update
+
+    def label(self, component: Any, key: str) -> Any:
+        self.updaters[component] = lambda lang: gr.update(label=t(key, lang))
+        return component
+
+    def value(self, component: Any, key: str, wrap: str = "{}") -> Any:
+        self.updaters[component] = lambda lang: gr.update(value=wrap.format(t(key, lang)))
+        return component
+
+    def choices(self, component: Any, key: str, make: Any) -> Any:
+        self.updaters[component] = lambda lang: gr.update(label=t(key, lang), choices=make(lang))
+        return component
+
+    def relabel(self, lang: str) -> list:
+        return [update(lang) for update in self.updaters.values()]
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def card_html(prediction: Prediction, lang: str) -> str:
-    top = prediction.emotion
-    names = f"{top.zh} · {top.en}" if lang == "zh" else f"{top.en} · {top.zh}"
-    return (
-        f'<div class="e2v-card" data-emotion="{top.key}" style="--e2v-colour:{top.colour}">'
-        f'<div class="e2v-emoji">{top.emoji}</div><div><div class="e2v-label">{names}</div>'
-        f"<div>{t('confidence', lang)} {prediction.confidence:.1%}</div></div></div>"
-    )
-
-
-def scores_frame(prediction: Prediction, lang: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "emotion": [emotion_label(e, lang) for e in prediction.emotions],
-            "score": [float(p) for p in prediction.probs],
-        }
-    )
-
-
-def timeline_frame(prediction: Prediction, lang: str) -> pd.DataFrame:
-    frames = prediction.frames
-    stride = max(1, -(-len(frames.probs) // TIMELINE_POINTS))
-    times = frames.start_s[::stride]
-    return pd.DataFrame(
-        [
-            {"time_s": round(float(time), 2), "probability": float(p), "emotion": label}
-            for i, emotion in enumerate(frames.emotions)
-            for label in [emotion_label(emotion, lang)]
-            for time, p in zip(times, frames.probs[::stride, i], strict=True)
-        ]
-    )
-
-
-def processing_log(prediction: Prediction, run: RunFolder | None) -> str:
-    info, timings, model = prediction.audio, prediction.timings_ms, prediction.model
-    lines = [
-        f"file: {info.name} ({info.format}, {info.sample_rate} Hz, {info.channels} ch, "
-        f"{info.duration_s:.2f} s)",
-        f"decode {timings['decode']:.1f} ms | inference {timings['inference']:.1f} ms | "
-        f"total {timings['total']:.1f} ms",
-        f"model: {model.id}{' (demo, random weights)' if model.demo else ''} on {model.device} "
-        f"({model.dtype})",
-        f"run folder: {run.path if run else 'not written (see the warning)'}",
-    ]
-    lines += [f"warning: {w}" for w in prediction.warnings]
-    return "\n".join(lines)
-
-
-@dataclass
-class Analysis:
-    prediction: Prediction
-    run: RunFolder | None  # None when the disk refused it (full, read-only)
-    result: dict
-
-    @property
-    def embedding_file(self) -> Path | None:
-        return self.run.embedding_file if self.run else None
-
-    @property
-    def downloads(self) -> list[str]:
-        if self.run is None:
-            return []
-        return [str(p) for p in (self.run.result_file, self.run.embedding_file) if p]
-
-
-class Handlers:
-    """What the page and the API call; each maps user-facing failures to gr.Error."""
-
-    def __init__(self, engine: Engine, output_root: Path, retention: Retention | None) -> None:
-        self.engine = engine
-        self.output_root = output_root
-        self.retention = retention
-
-    def run(self, audio_path: str | None, name: str | None, options: AnalysisOptions) -> Analysis:
-        if not audio_path:
-            raise gr.Error(f"{t('no_audio', 'en')} / {t('no_audio', 'zh')}", print_exception=False)
-        try:
-            prediction = self.engine.analyze(audio_path, options, name=name, timeout=UI_WAIT_S)
-        except (AudioError, ModelNotReady, ModelLoadFailed, OutOfMemory) as error:
-            raise gr.Error(str(error), print_exception=False) from error
-        run = try_save_run(prediction, self.output_root, self.retention)
-        return Analysis(prediction, run, run.result if run else prediction.to_json())
-
-    def status(self) -> dict:
-        """Model state: loading, ready or failed, with model, device, dtype, load time, error."""
-        return self.engine.status().to_json()
-
-    def analyze(
-        self,
-        audio: FileData,
-        granularity: Literal["utterance", "frame"] = "utterance",
-        extract_embedding: bool = False,
-    ) -> tuple[dict, FileData | None]:
-        """Emotion of one audio file: result dict (result.json) and the embedding .npy or None."""
-        try:
-            options = AnalysisOptions(granularity, bool(extract_embedding))
-        except ValueError as error:
-            raise gr.Error(str(error), print_exception=False) from error
-        upload = audio or {}
-        analysis = self.run(upload.get("path"), upload.get("orig_name"), options)
-        embedding = analysis.embedding_file
-        return analysis.result, FileData(path=str(embedding)) if embedding else None
-
-    def analyze_page(
-        self, audio_path: str | None, granularity: str, smooth_s: float, embedding: bool, lang: str
-    ) -> tuple:
-        try:
-            options = AnalysisOptions(
-                granularity, embedding, smooth_s if granularity == "frame" else 0
-            )
-        except ValueError as error:
-            raise gr.Error(str(error), print_exception=False) from error
-        analysis = self.run(audio_path, None, options)
-        prediction = analysis.prediction
-        shown = dict(analysis.result)
-        if "frames" in shown:
-            shown["frames"] = t("frames_in_file", lang)
-        has_frames = prediction.frames is not None
-        bars = scores_frame(prediction, lang)
-        return (
-            card_html(prediction, lang),
-            gr.update(
-                value=bars,
-                sort=list(bars["emotion"]),  # the model's label order, not alphabetical
-                x_title=t("emotion_axis", lang),
-                y_title=t("score_axis", lang),
-            ),
-            gr.update(
-                value=timeline_frame(prediction, lang) if has_frames else None,
-                visible=has_frames,
-                x_title=t("time_axis", lang),
-                y_title=t("score_axis", lang),
-                color_title=t("emotion_axis", lang),
-            ),
-            gr.update(visible=has_frames),
-            shown,
-            analysis.downloads,
-            processing_log(prediction, analysis.run),
-        )
+BANNER = '<div class="e2v-banner">{}</div>'
 
 
 def build_ui(
     engine: Engine, output_root: Path | None = None, retention: Retention | None = None
 ) -> gr.Blocks:
-    """The WebUI; also registers the /status and /analyze API endpoints."""
+    """The WebUI; also registers the /status, /analyze and /analyze_batch API endpoints."""
     handlers = Handlers(engine, output_root or default_output_root(), retention)
     lang0 = "en"
+    texts = _Texts(lang0)
+    label, value = texts.label, texts.value
     # Gradio's upload cache is swept hourly of files older than a day.
     with gr.Blocks(title="emotion2vec+ WebUI", delete_cache=(3600, 86400)) as demo:
         with gr.Row():
-            title = gr.Markdown(t("title", lang0))
+            value(gr.Markdown(t("title", lang0)), "title")
             lang = gr.Radio(
                 [(name, code) for code, name in LANGUAGES.items()],
-                value=lang0,
-                label=t("language", lang0),
-                elem_id="language",
-                scale=0,
+                value=lang0, label=t("language", lang0), elem_id="language", scale=0,
                 min_width=200,
-            )
-        subtitle = gr.Markdown(t("subtitle", lang0))
-        banner = gr.HTML(
-            f'<div class="e2v-banner">{t("demo_banner", lang0)}</div>',
-            visible=engine.status().demo,
-            elem_id="demo-banner",
-        )
-        status = gr.HTML(status_html(engine, lang0), elem_id="model-status")
+            )  # fmt: skip
+            label(lang, "language")
+        value(gr.Markdown(t("subtitle", lang0)), "subtitle")
+        value(
+            gr.HTML(BANNER.format(t("demo_banner", lang0)), visible=engine.status().demo,
+                    elem_id="demo-banner"),
+            "demo_banner", BANNER,
+        )  # fmt: skip
+        status = gr.HTML(render.status_html(engine, lang0), elem_id="model-status")
         retry = gr.Button(t("retry", lang0), visible=False, size="sm", elem_id="retry")
-        with gr.Row():
-            with gr.Column():
-                audio = gr.Audio(
-                    sources=["upload", "microphone"],
-                    type="filepath",
-                    label=t("audio", lang0),
-                    elem_id="audio-input",
-                )
-                granularity = gr.Radio(
-                    [(t("utterance", lang0), "utterance"), (t("frame", lang0), "frame")],
-                    value="utterance",
-                    label=t("granularity", lang0),
-                    elem_id="granularity",
-                )
-                smooth = gr.Slider(
-                    0, 2, value=0.5, step=0.1, label=t("smooth", lang0), visible=False,
-                    elem_id="smooth",
-                )  # fmt: skip
-                embedding = gr.Checkbox(False, label=t("embedding", lang0), elem_id="embedding")
-                with gr.Row():
-                    analyze = gr.Button(
-                        t("analyze", lang0), variant="primary", interactive=False, elem_id="analyze"
-                    )
-                    clear = gr.Button(t("clear", lang0), elem_id="clear")
-                gr.Examples(
-                    [[p] for p in example_clips()],
-                    [audio],
-                    label=f"{t('examples', 'en')} / {t('examples', 'zh')}",
-                )
-            with gr.Column():
-                card = gr.HTML(elem_id="emotion-card")
-                bars = gr.BarPlot(
-                    x="emotion", y="score", color="emotion", color_map=COLOUR_MAP, y_lim=[0, 1],
-                    label=t("scores", lang0), elem_id="score-bars", height=260,
-                )  # fmt: skip
-                timeline = gr.LinePlot(
-                    x="time_s", y="probability", color="emotion", color_map=COLOUR_MAP,
-                    y_lim=[0, 1], label=t("timeline", lang0), visible=False, elem_id="timeline",
-                )  # fmt: skip
-                timeline_note = gr.Markdown(t("timeline_note", lang0), visible=False)
-                result_json = gr.JSON(label=t("json", lang0), elem_id="result-json")
-                downloads = gr.File(
-                    label=t("downloads", lang0), file_count="multiple", interactive=False,
-                    elem_id="downloads",
-                )  # fmt: skip
-                log_box = gr.Textbox(
-                    label=t("log", lang0), lines=6, interactive=False, elem_id="processing-log"
-                )
+        with gr.Tabs():
+            with gr.Tab(t("tab_single", lang0), id="single") as single_tab:
+                single = _single_view(handlers, texts)
+            with gr.Tab(t("tab_batch", lang0), id="batch") as batch_tab:
+                batch = _batch_view(handlers, texts)
+        label(single_tab, "tab_single")
+        label(batch_tab, "tab_batch")
         timer = gr.Timer(STATUS_POLL_S)
 
-        # Analyses queue: 4 at once (decoding overlaps; the engine runs one forward pass at a
-        # time), 64 waiting, then "Queue is full". The page's chores skip the queue, so a full
-        # queue never freezes the page; gradio_client always queues, so /status waits its turn
-        # there, and plain GET /status is the health check that always answers.
+        # The page's chores skip the queue, so a full queue never freezes the page;
+        # gradio_client always queues, so /status waits its turn there, and plain GET /status
+        # is the health check that always answers.
         gr.api(handlers.status, api_name="status")
-        gr.api(handlers.analyze, api_name="analyze", concurrency_id="analysis", concurrency_limit=4)
+        gr.api(
+            handlers.analyze, api_name="analyze", concurrency_id="analysis",
+            concurrency_limit=ANALYSIS_CONCURRENCY,
+        )  # fmt: skip
 
         def poll(lang_code: str) -> tuple:
             state = engine.status().state.value
+            ready = state == "ready"
             return (
-                status_html(engine, lang_code),
-                gr.update(value=t("analyze", lang_code), interactive=state == "ready"),
+                render.status_html(engine, lang_code),
+                gr.update(value=t("analyze", lang_code), interactive=ready),
+                gr.update(value=t("analyze_all", lang_code), interactive=ready),
                 gr.Timer(active=state == "loading"),
                 gr.update(value=t("retry", lang_code), visible=state == "failed"),
             )
 
         private: dict[str, Any] = {"api_visibility": "private", "queue": False}  # page chores
-        polled = [status, analyze, timer, retry]
+        polled = [status, single["analyze"], batch["analyze"], timer, retry]
         timer.tick(poll, lang, polled, show_progress="hidden", **private)
 
         def retry_load(lang_code: str) -> tuple:
@@ -316,43 +148,10 @@ def build_ui(
             return poll(lang_code)
 
         retry.click(retry_load, lang, polled, **private)
-
-        def relabel(lang_code: str) -> tuple:
-            def label(key: str) -> dict:
-                return gr.update(label=t(key, lang_code))
-
-            return (
-                gr.update(value=t("title", lang_code)),
-                gr.update(value=t("subtitle", lang_code)),
-                gr.update(value=f'<div class="e2v-banner">{t("demo_banner", lang_code)}</div>'),
-                label("language"),
-                label("audio"),
-                gr.update(
-                    label=t("granularity", lang_code),
-                    choices=[
-                        (t("utterance", lang_code), "utterance"),
-                        (t("frame", lang_code), "frame"),
-                    ],
-                ),
-                label("smooth"),
-                label("embedding"),
-                gr.update(value=t("clear", lang_code)),
-                label("scores"),
-                label("timeline"),
-                gr.update(value=t("timeline_note", lang_code)),
-                label("json"),
-                label("downloads"),
-                label("log"),
-                *poll(lang_code),
-            )
-
+        relabelled = list(texts.updaters)
         lang.change(
-            relabel,
-            lang,
-            [title, subtitle, banner, lang, audio, granularity, smooth, embedding, clear, bars,
-             timeline, timeline_note, result_json, downloads, log_box, *polled],
-            show_progress="hidden",
-            **private,
+            lambda code: (*texts.relabel(code), *poll(code)),
+            lang, [*relabelled, *polled], show_progress="hidden", **private,
         )  # fmt: skip
 
         def initial_language(request: gr.Request) -> str:
@@ -361,23 +160,174 @@ def build_ui(
         demo.load(initial_language, None, lang, show_progress="hidden", **private)
         # The status HTML was rendered when the page was built: refresh it on every visit.
         demo.load(poll, lang, polled, show_progress="hidden", **private)
-
-        granularity.change(
-            lambda g: gr.update(visible=g == "frame"), granularity, smooth, **private
-        )
-        analyze.click(
-            handlers.analyze_page,
-            [audio, granularity, smooth, embedding, lang],
-            [card, bars, timeline, timeline_note, result_json, downloads, log_box],
-            concurrency_id="analysis",
-            concurrency_limit=4,
-            api_visibility="private",  # queued, unlike the page chores
-        )
-        clear.click(
-            lambda: (None, "", None, gr.update(value=None, visible=False),
-                     gr.update(visible=False), None, None, ""),
-            None,
-            [audio, card, bars, timeline, timeline_note, result_json, downloads, log_box],
-            **private,
-        )  # fmt: skip
+        _wire_single(handlers, single, lang, private)
+        _wire_batch(handlers, batch, lang, private)
     return demo
+
+
+def _options_column(texts: _Texts, prefix: str, *, smooth: bool) -> dict[str, Any]:
+    """Granularity, smoothing, embedding and segmentation, as both tabs offer them."""
+    lang0 = texts.lang
+    parts: dict[str, Any] = {}
+    parts["granularity"] = texts.choices(
+        gr.Radio(granularity_choices(lang0), value="utterance", label=t("granularity", lang0),
+                 elem_id=f"{prefix}granularity"),
+        "granularity", granularity_choices,
+    )  # fmt: skip
+    if smooth:
+        parts["smooth"] = texts.label(
+            gr.Slider(0, 2, value=0.5, step=0.1, label=t("smooth", lang0), visible=False,
+                      elem_id=f"{prefix}smooth"),
+            "smooth",
+        )  # fmt: skip
+    parts["embedding"] = texts.label(
+        gr.Checkbox(False, label=t("embedding", lang0), elem_id=f"{prefix}embedding"), "embedding"
+    )
+    parts["segmentation"] = texts.choices(
+        gr.Radio(segmentation_choices(lang0), value="auto", label=t("segmentation", lang0),
+                 info=t("long_note", lang0), elem_id=f"{prefix}segmentation"),
+        "segmentation", segmentation_choices,
+    )  # fmt: skip
+    return parts
+
+
+def _single_view(handlers: Handlers, texts: _Texts) -> dict[str, Any]:
+    lang0 = texts.lang
+    label, value = texts.label, texts.value
+    view: dict[str, Any] = {}
+    with gr.Row():
+        with gr.Column():
+            view["audio"] = label(
+                gr.Audio(sources=["upload", "microphone"], type="filepath",
+                         label=t("audio", lang0), elem_id="audio-input"),
+                "audio",
+            )  # fmt: skip
+            view.update(_options_column(texts, "", smooth=True))
+            with gr.Row():
+                view["analyze"] = gr.Button(
+                    t("analyze", lang0), variant="primary", interactive=False, elem_id="analyze"
+                )
+                view["clear"] = value(gr.Button(t("clear", lang0), elem_id="clear"), "clear")
+            gr.Examples(
+                [[p] for p in example_clips()],
+                [view["audio"]],
+                label=f"{t('examples', 'en')} / {t('examples', 'zh')}",
+            )
+        with gr.Column():
+            view["card"] = gr.HTML(elem_id="emotion-card")
+            view["bars"] = label(
+                gr.BarPlot(x="emotion", y="score", color="emotion", color_map=render.COLOUR_MAP,
+                           y_lim=[0, 1], label=t("scores", lang0), elem_id="score-bars",
+                           height=260),
+                "scores",
+            )  # fmt: skip
+            with gr.Group(visible=False, elem_id="long-view") as view["long"]:
+                view["summary"] = gr.Markdown(elem_id="segment-summary")
+                view["strip"] = gr.HTML(elem_id="segment-strip")
+                view["segment_plot"] = label(
+                    gr.LinePlot(x="time_s", y="probability", color="emotion",
+                                color_map=render.COLOUR_MAP, y_lim=[0, 1],
+                                label=t("segment_scores", lang0), elem_id="segment-plot"),
+                    "segment_scores",
+                )  # fmt: skip
+                view["segments"] = label(
+                    gr.Dataframe(label=t("segment_table", lang0), interactive=False,
+                                 elem_id="segment-table", max_height=320),
+                    "segment_table",
+                )  # fmt: skip
+            view["timeline"] = label(
+                gr.LinePlot(x="time_s", y="probability", color="emotion",
+                            color_map=render.COLOUR_MAP, y_lim=[0, 1], label=t("timeline", lang0),
+                            visible=False, elem_id="timeline"),
+                "timeline",
+            )  # fmt: skip
+            view["timeline_note"] = value(
+                gr.Markdown(t("timeline_note", lang0), visible=False), "timeline_note"
+            )
+            view["json"] = label(gr.JSON(label=t("json", lang0), elem_id="result-json"), "json")
+            view["downloads"] = label(
+                gr.File(label=t("downloads", lang0), file_count="multiple", interactive=False,
+                        elem_id="downloads"),
+                "downloads",
+            )  # fmt: skip
+            view["log"] = label(
+                gr.Textbox(label=t("log", lang0), lines=6, interactive=False,
+                           elem_id="processing-log"),
+                "log",
+            )  # fmt: skip
+    return view
+
+
+SINGLE_OUTPUTS = ("card", "bars", "long", "summary", "strip", "segment_plot", "segments",
+                  "timeline", "timeline_note", "json", "downloads", "log")  # fmt: skip
+
+
+def _wire_single(handlers: Handlers, view: dict[str, Any], lang: Any, private: dict) -> None:
+    view["granularity"].change(
+        lambda g: gr.update(visible=g == "frame"), view["granularity"], view["smooth"], **private
+    )
+    outputs = [view[key] for key in SINGLE_OUTPUTS]
+    view["analyze"].click(
+        handlers.analyze_page,
+        [view[k] for k in ("audio", "granularity", "smooth", "embedding", "segmentation")] + [lang],
+        outputs,
+        concurrency_id="analysis",
+        concurrency_limit=ANALYSIS_CONCURRENCY,
+        api_visibility="private",  # queued, unlike the page chores
+    )
+    empty = {
+        "card": "", "bars": None, "long": gr.update(visible=False), "summary": "", "strip": "",
+        "segment_plot": None, "segments": None, "timeline": gr.update(value=None, visible=False),
+        "timeline_note": gr.update(visible=False), "json": None, "downloads": None, "log": "",
+    }  # fmt: skip
+    view["clear"].click(
+        lambda: (None, *(empty[key] for key in SINGLE_OUTPUTS)),
+        None,
+        [view["audio"], *outputs],
+        **private,
+    )
+
+
+def _batch_view(handlers: Handlers, texts: _Texts) -> dict[str, Any]:
+    lang0 = texts.lang
+    label = texts.label
+    view: dict[str, Any] = {}
+    with gr.Row():
+        with gr.Column():
+            view["files"] = label(
+                gr.File(file_count="multiple", file_types=BATCH_FILE_TYPES, type="filepath",
+                        label=t("batch_files", lang0), elem_id="batch-files"),
+                "batch_files",
+            )  # fmt: skip
+            view.update(_options_column(texts, "batch-", smooth=False))
+            view["analyze"] = gr.Button(
+                t("analyze_all", lang0), variant="primary", interactive=False,
+                elem_id="analyze-batch",
+            )  # fmt: skip
+        with gr.Column():
+            view["table"] = label(
+                gr.Dataframe(label=t("batch_table", lang0), interactive=False,
+                             elem_id="batch-table", max_height=480),
+                "batch_table",
+            )  # fmt: skip
+            view["downloads"] = label(
+                gr.File(label=t("batch_downloads", lang0), file_count="multiple",
+                        interactive=False, elem_id="batch-downloads"),
+                "batch_downloads",
+            )  # fmt: skip
+            with gr.Accordion(t("batch_json", lang0), open=False) as accordion:
+                view["json"] = gr.JSON(elem_id="batch-json")
+            label(accordion, "batch_json")
+    return view
+
+
+def _wire_batch(handlers: Handlers, view: dict[str, Any], lang: Any, private: dict) -> None:
+    # This button is also the public /analyze_batch endpoint: clients get its progress.
+    view["analyze"].click(
+        handlers.analyze_batch,
+        [view[k] for k in ("files", "granularity", "embedding", "segmentation")],
+        [view["json"], view["downloads"]],
+        api_name="analyze_batch",
+        concurrency_id="batch",
+        concurrency_limit=BATCH_CONCURRENCY,
+    ).success(render.batch_frame, [view["json"], lang], view["table"], **private)

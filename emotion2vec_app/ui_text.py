@@ -63,6 +63,54 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "请先上传或录制音频。",
     },
     "frames_in_file": {"en": "frames: see result.json", "zh": "帧级数据见 result.json"},
+    "segments_in_file": {
+        "en": "segments: see the table, segments.csv and result.json",
+        "zh": "分段结果见表格、segments.csv 和 result.json",
+    },
+    "tab_single": {"en": "🎧 One recording", "zh": "🎧 单个录音"},
+    "tab_batch": {"en": "📂 Batch", "zh": "📂 批量分析"},
+    "segmentation": {"en": "Long recordings: segmentation", "zh": "长录音：分段方式"},
+    "seg_auto": {"en": "Auto (over 30 s: by speech)", "zh": "自动（超过 30 秒按语音分段）"},
+    "seg_off": {"en": "Off (one pass, at most 60 s)", "zh": "不分段（一次处理，最长 60 秒）"},
+    "seg_vad": {"en": "Speech segments (VAD)", "zh": "按语音分段（VAD）"},
+    "seg_fixed": {"en": "Fixed 10 s windows", "zh": "固定 10 秒窗口"},
+    "long_note": {
+        "en": "Long recordings (calls, sessions: up to 3 hours) are cut at pauses into speech "
+        "segments of at most 20 s; each segment gets its own emotion.",
+        "zh": "长录音（通话、咨询，最长 3 小时）会在停顿处切分为最长 20 秒的语音片段，每个片段单独识别情感。",
+    },
+    "long_view": {"en": "Emotion timeline (segments)", "zh": "情感时间线（分段）"},
+    "summary": {
+        "en": "**{segments} segments** · speech {speech} of {duration} · cut by {method}  \n"
+        "Dominant: **{dominant}** · top: {top} · emotion changes: {changes}",
+        "zh": "**{segments} 个片段** · 语音 {speech} / 总长 {duration} · 分段方式 {method}  \n"
+        "主要情感：**{dominant}** · 前三：{top} · 情感变化：{changes} 次",
+    },
+    "segment_scores": {"en": "Scores per segment", "zh": "各片段情感得分"},
+    "segment_table": {"en": "Segments", "zh": "片段列表"},
+    "col_start": {"en": "start", "zh": "开始"},
+    "col_end": {"en": "end", "zh": "结束"},
+    "col_emotion": {"en": "emotion", "zh": "情感"},
+    "col_confidence": {"en": "confidence", "zh": "置信度"},
+    "col_file": {"en": "file", "zh": "文件"},
+    "col_duration": {"en": "duration (s)", "zh": "时长（秒）"},
+    "col_segments": {"en": "segments", "zh": "片段数"},
+    "col_error": {"en": "error", "zh": "错误"},
+    "batch_files": {"en": "Audio files (drop many at once)", "zh": "音频文件（可一次拖入多个）"},
+    "analyze_all": {"en": "Analyze all", "zh": "全部分析"},
+    "batch_table": {"en": "Results", "zh": "结果"},
+    "batch_downloads": {
+        "en": "Downloads (results.csv, runs.zip)",
+        "zh": "下载（results.csv、runs.zip）",
+    },
+    "batch_json": {"en": "Results JSON", "zh": "结果 JSON"},
+    "no_files": {"en": "Add audio files first.", "zh": "请先添加音频文件。"},
+    "too_many_files": {
+        "en": "{count} files is more than the {limit} one batch takes: split them, or use the "
+        "CLI (emotion2vec-app predict FOLDER).",
+        "zh": "{count} 个文件超过单批上限 {limit} 个：请分批上传，或使用命令行（emotion2vec-app predict 文件夹）。",
+    },
+    "starting": {"en": "Starting", "zh": "开始"},
 }
 
 STATE_KEYS = {"loading": "state_loading", "ready": "state_ready", "failed": "state_failed"}

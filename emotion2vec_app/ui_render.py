@@ -1,0 +1,185 @@
+"""What the WebUI shows, as HTML strings and data frames: pure functions of results.
+
+No gradio here, so every view can be tested without a server.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pandas as pd
+
+from emotion2vec_app.engine import Engine
+from emotion2vec_app.labels import EMOTIONS, Emotion, emotion_for_token
+from emotion2vec_app.outputs import RunFolder
+from emotion2vec_app.results import Prediction, SegmentTimeline
+from emotion2vec_app.ui_text import LANGUAGES, STATE_KEYS, t
+
+TIMELINE_POINTS = 600  # per emotion: enough for the eye, light for the browser
+
+
+def emotion_label(emotion: Emotion, lang: str) -> str:
+    return f"{emotion.emoji} {emotion.zh if lang == 'zh' else emotion.en}"
+
+
+COLOUR_MAP = {emotion_label(e, lang): e.colour for e in EMOTIONS for lang in LANGUAGES}
+
+
+def status_html(engine: Engine, lang: str) -> str:
+    status = engine.status()
+    state = status.state.value
+    details = f"{status.model} · {status.device} · {status.dtype}"
+    if state == "loading":
+        details += f" · {status.elapsed_s:.0f} s"
+    elif status.load_seconds is not None:
+        details += f" · {status.load_seconds:.1f} s"
+    body = f"<b>{t(STATE_KEYS[state], lang)}</b> — {details}"
+    if status.error:
+        body += f"<br>{html.escape(status.error)}<br>{t('failed_hint', lang)}"
+    return f'<div class="e2v-status" data-state="{state}">{body}</div>'
+
+
+def card_html(prediction: Prediction, lang: str) -> str:
+    top = prediction.emotion
+    names = html.escape(f"{top.zh} · {top.en}" if lang == "zh" else f"{top.en} · {top.zh}")
+    return (
+        f'<div class="e2v-card" data-emotion="{html.escape(top.key)}" style="--e2v-colour:{top.colour}">'
+        f'<div class="e2v-emoji">{top.emoji}</div><div><div class="e2v-label">{names}</div>'
+        f"<div>{t('confidence', lang)} {prediction.confidence:.1%}</div></div></div>"
+    )
+
+
+def scores_frame(prediction: Prediction, lang: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "emotion": [emotion_label(e, lang) for e in prediction.emotions],
+            "score": [float(p) for p in prediction.probs],
+        }
+    )
+
+
+def timeline_frame(prediction: Prediction, lang: str) -> pd.DataFrame:
+    frames = prediction.frames
+    stride = max(1, -(-len(frames.probs) // TIMELINE_POINTS))
+    times = frames.start_s[::stride]
+    return pd.DataFrame(
+        [
+            {"time_s": round(float(time), 2), "probability": float(p), "emotion": label}
+            for i, emotion in enumerate(frames.emotions)
+            for label in [emotion_label(emotion, lang)]
+            for time, p in zip(times, frames.probs[::stride, i], strict=True)
+        ]
+    )
+
+
+def processing_log(prediction: Prediction, run: RunFolder | None) -> str:
+    info, timings, model = prediction.audio, prediction.timings_ms, prediction.model
+    lines = [
+        f"file: {info.name} ({info.format}, {info.sample_rate} Hz, {info.channels} ch, "
+        f"{info.duration_s:.2f} s)",
+        f"decode {timings['decode']:.1f} ms | inference {timings['inference']:.1f} ms | "
+        f"total {timings['total']:.1f} ms",
+        f"model: {model.id}{' (demo, random weights)' if model.demo else ''} on {model.device} "
+        f"({model.dtype})",
+        f"run folder: {run.path if run else 'not written (see the warning)'}",
+    ]
+    lines += [f"warning: {w}" for w in prediction.warnings]
+    return "\n".join(lines)
+
+
+def clock(seconds: float) -> str:
+    """m:ss.s, or h:mm:ss for an hour and more."""
+    # Round to tenths before splitting, so 59.96 s reads 1:00.0, never 0:60.0.
+    minutes, tenths = divmod(round(float(seconds) * 10), 600)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{tenths // 10:02d}"
+    return f"{minutes}:{tenths / 10:04.1f}"
+
+
+def segment_strip_html(timeline: SegmentTimeline, duration_s: float, lang: str) -> str:
+    """The recording as a bar: each segment a block in its emotion's colour, where it is."""
+    blocks = []
+    for start, end, emotion, probs in zip(
+        timeline.start_s, timeline.end_s, timeline.top, timeline.probs, strict=True
+    ):
+        tip = f"{clock(start)}–{clock(end)} {emotion_label(emotion, lang)} {probs.max():.0%}"
+        left, width = 100 * start / duration_s, 100 * (end - start) / duration_s
+        blocks.append(
+            f'<div class="e2v-seg" data-emotion="{html.escape(emotion.key)}" '
+            f'title="{html.escape(tip)}" '
+            f'style="left:{left:.3f}%;width:{width:.3f}%;background:{emotion.colour}"></div>'
+        )
+    legend = " ".join(
+        f'<span class="e2v-legend" style="--e2v-colour:{e.colour}">'
+        f"{html.escape(emotion_label(e, lang))}</span>"
+        for e in dict.fromkeys(timeline.top)
+    )
+    return (
+        f'<div class="e2v-strip" title="{clock(duration_s)}">{"".join(blocks)}</div>'
+        f'<div class="e2v-strip-axis"><span>0:00</span><span>{clock(duration_s)}</span></div>'
+        f"<div>{legend}</div>"
+    )
+
+
+def summary_markdown(timeline: SegmentTimeline, duration_s: float, lang: str) -> str:
+    summary = timeline.summary()
+    dominant = emotion_label(emotion_for_token(summary["dominant"]), lang)
+    shares = sorted(summary["distribution"].items(), key=lambda kv: -kv[1])[:3]
+    top3 = ", ".join(f"{emotion_label(emotion_for_token(k), lang)} {p:.0%}" for k, p in shares)
+    return t("summary", lang).format(
+        segments=summary["segments"],
+        speech=clock(summary["speech_s"]),
+        duration=clock(duration_s),
+        dominant=dominant,
+        top=top3,
+        changes=len(summary["changes"]),
+        method=timeline.method,
+    )
+
+
+def segment_frame(timeline: SegmentTimeline, lang: str) -> pd.DataFrame:
+    """The segment table: one row per segment, times as clock and seconds."""
+    return pd.DataFrame(
+        {
+            "#": range(1, len(timeline) + 1),
+            t("col_start", lang): [clock(s) for s in timeline.start_s],
+            t("col_end", lang): [clock(e) for e in timeline.end_s],
+            t("col_emotion", lang): [emotion_label(e, lang) for e in timeline.top],
+            t("col_confidence", lang): [round(float(p.max()), 3) for p in timeline.probs],
+        }
+    )
+
+
+def segment_timeline_frame(timeline: SegmentTimeline, lang: str) -> pd.DataFrame:
+    """Each emotion's score per segment, at the segment's middle, for the line plot."""
+    stride = max(1, -(-len(timeline) // TIMELINE_POINTS))
+    middles = ((timeline.start_s + timeline.end_s) / 2)[::stride]
+    return pd.DataFrame(
+        [
+            {"time_s": round(float(time), 2), "probability": float(p), "emotion": label}
+            for i, emotion in enumerate(timeline.emotions)
+            for label in [emotion_label(emotion, lang)]
+            for time, p in zip(middles, timeline.probs[::stride, i], strict=True)
+        ]
+    )
+
+
+def batch_frame(results: list[dict[str, Any]], lang: str) -> pd.DataFrame:
+    """The batch table: one row per file; a skipped file shows why."""
+    rows = []
+    for result in results:
+        error = result.get("error")
+        emotion = None if error else emotion_for_token(result["emotion"])
+        rows.append(
+            {
+                t("col_file", lang): result["file"],
+                t("col_emotion", lang): emotion_label(emotion, lang) if emotion else "—",
+                t("col_confidence", lang): None if error else round(result["confidence"], 3),
+                t("col_duration", lang): None if error else result["audio"]["duration_s"],
+                t("col_segments", lang): result.get("summary", {}).get("segments", ""),
+                t("col_error", lang): error or "",
+            }
+        )
+    return pd.DataFrame(rows)
