@@ -31,6 +31,8 @@ from torch.nn.utils.rnn import pad_sequence
 from emotion2vec_app.inference import ClipScores, score_clip, score_features
 from emotion2vec_app.loader import LoadedModel
 
+MAX_BATCH_SAMPLES = 16 * 15 * 16000  # padded audio in one pass: 16 clips of 15 s
+
 # The padded frames of the batch being fed in this context (thread, task); None elsewhere,
 # so a single-clip forward running beside a batch on another thread is left untouched.
 _PADDED_FRAMES: contextvars.ContextVar[torch.Tensor | None] = contextvars.ContextVar(
@@ -140,14 +142,20 @@ def score_batch(
 
 
 def plan_batches(
-    lengths: Sequence[int], *, max_batch_size: int = 16, max_padding_fraction: float = 0.2
+    lengths: Sequence[int],
+    *,
+    max_batch_size: int = 16,
+    max_padding_fraction: float = 0.2,
+    max_batch_samples: int | None = MAX_BATCH_SAMPLES,
 ) -> list[list[int]]:
     """Indices of clips grouped into batches of similar length, longest first.
 
     A batch costs its size times its longest clip (attention: times its square), so a short
     clip next to a long one is mostly padding. Clips are sorted by length and a batch is
-    closed before padding would exceed `max_padding_fraction` of it. Callers put the results
-    back in input order with the indices.
+    closed before padding would exceed `max_padding_fraction` of it, or its padded size
+    would exceed `max_batch_samples` (attention memory: 16 clips of 15 s hold ~1.2 GB of fp32
+    scores per layer; a longer clip goes alone). Callers put the results back in input order
+    with the indices.
     """
     if max_batch_size < 1:
         raise ValueError("max_batch_size must be at least 1.")
@@ -158,7 +166,9 @@ def plan_batches(
         size = len(current) + 1
         padded = size * lengths[current[0]] if current else 0
         if current and (
-            size > max_batch_size or total + lengths[index] < (1 - max_padding_fraction) * padded
+            size > max_batch_size
+            or total + lengths[index] < (1 - max_padding_fraction) * padded
+            or (max_batch_samples is not None and padded > max_batch_samples)
         ):
             batches.append(current)
             current, total = [], 0

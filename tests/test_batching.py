@@ -139,3 +139,13 @@ def test_plan_batches_never_pads_beyond_the_limit() -> None:
     batches = batching.plan_batches(lengths, max_batch_size=8, max_padding_fraction=0.25)
     # 100+90+80+50 is 20 % padding; adding 49 would make it 26 %, and 49 with 10 is 40 %.
     assert batches == [[0, 1, 2, 3], [4], [5]]
+
+
+def test_plan_batches_caps_the_padded_audio_of_one_pass() -> None:
+    second = 16000
+    lengths = [20 * second] * 4 + [5 * second] * 8
+    batches = batching.plan_batches(lengths, max_batch_size=16, max_batch_samples=40 * second)
+    for batch in batches:
+        assert len(batch) * max(lengths[i] for i in batch) <= 40 * second
+    assert sorted(i for batch in batches for i in batch) == list(range(12))
+    assert [len(b) for b in batches] == [2, 2, 8]
