@@ -87,6 +87,13 @@ class _SileroVad:
     def speech(self, samples: np.ndarray, max_segment_s: float, progress: Progress | None) -> list:
         import torch
 
+        whole_percents = [-1]
+
+        def tick(percent: float) -> None:  # called per 32 ms window: pass on whole percents
+            if progress and int(percent) > whole_percents[0]:
+                whole_percents[0] = int(percent)
+                progress(percent / 100)
+
         with self._lock, torch.inference_mode():
             return self._speech_timestamps(
                 torch.from_numpy(samples),
@@ -97,7 +104,7 @@ class _SileroVad:
                 max_speech_duration_s=max_segment_s,
                 min_silence_duration_ms=MIN_SILENCE_MS,
                 speech_pad_ms=SPEECH_PAD_MS,
-                progress_tracking_callback=(lambda p: progress(p / 100)) if progress else None,
+                progress_tracking_callback=tick,
             )
 
 
