@@ -81,8 +81,12 @@ class TableWriter:
         cut_off = existing and _ends_mid_line(self.path)
         self._handle: TextIO = self.path.open("a" if append else "w", encoding="utf-8", newline="")
         if cut_off:  # a killed run's half line: end it, so the next record starts clean
-            self._handle.write("\n")
+            self._handle.write(self._line_end_after_cut())
         self._start(existing)
+
+    def _line_end_after_cut(self) -> str:
+        """What ends a half-written record."""
+        return "\n"
 
     def _start(self, existing: bool) -> None:
         """Write whatever heads the file."""
@@ -102,6 +106,13 @@ class TableWriter:
 
 class CsvWriter(TableWriter):
     suffix = ".csv"
+
+    def _line_end_after_cut(self) -> str:
+        # A record cut inside a quoted field (a file name or error with a comma) leaves a
+        # quote open, and a bare newline would not end it: every later record would be
+        # read as part of that field. Quotes are doubled inside fields, so an odd count
+        # in the file means one is open.
+        return '"\n' if _count_quotes(self.path) % 2 else "\n"
 
     def _start(self, existing: bool) -> None:
         self._csv = csv.DictWriter(self._handle, self.fields, extrasaction="ignore")
@@ -173,6 +184,14 @@ def _ends_mid_line(path: Path) -> bool:
     with path.open("rb") as handle:
         handle.seek(-1, 2)
         return handle.read(1) != b"\n"
+
+
+def _count_quotes(path: Path) -> int:
+    count = 0
+    with path.open("rb") as handle:  # '"' is one byte in UTF-8, never inside another character
+        while chunk := handle.read(1 << 20):
+            count += chunk.count(b'"')
+    return count
 
 
 def _json_line(line: str) -> dict[str, Any]:

@@ -14,6 +14,19 @@ import numpy as np
 import soundfile as sf
 
 DEFAULT_TEXT = "Hello there. I am really happy to see you today, this is wonderful news."
+# A support "call" of 8 sentences with known pauses: about 40 s, a long recording (the
+# `call` fixture of conftest.py).
+CALL_SENTENCES = [
+    "Good morning, thank you for calling our support line.",
+    "I have been waiting for over an hour and nobody has helped me.",
+    "I am very sorry to hear that, let me look into it right away.",
+    "This is the third time this month that my order has gone missing.",
+    "I understand, and I will make sure it is delivered tomorrow.",
+    "Well, that is good news, thank you so much for your help.",
+    "You are welcome, is there anything else I can do for you today?",
+    "No, that is all. Goodbye, and have a lovely evening.",
+]
+CALL_PAUSES_S = [1.5, 1.0, 1.8, 1.2, 1.0, 1.5, 1.2]
 TOOLS = ("espeak-ng", "sox")
 
 

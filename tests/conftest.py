@@ -2,7 +2,9 @@ import os
 from pathlib import Path
 
 import pytest
-from clips import make_clip_set, missing_tools
+from clips import CALL_PAUSES_S, CALL_SENTENCES, make_clip_set, missing_tools, speak_with_pauses
+
+from emotion2vec_app.engine import LONG_AUDIO_S
 
 pytest_plugins = ["model_fixtures"]
 
@@ -23,3 +25,13 @@ def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def clips(clip_dir: Path) -> dict[str, Path]:
     """The same spoken sentence in every supported format, made once per session."""
     return make_clip_set(clip_dir)
+
+
+@pytest.fixture(scope="session")
+def call(clip_dir: Path) -> tuple[Path, list[tuple[float, float]]]:
+    """An 8-sentence 'call', longer than LONG_AUDIO_S, with known silences between sentences;
+    returns the WAV and each sentence's (start_s, end_s)."""
+    path = clip_dir / "call.wav"
+    bounds = speak_with_pauses(CALL_SENTENCES, CALL_PAUSES_S, path, noise=0.002)
+    assert bounds[-1][1] > LONG_AUDIO_S
+    return path, bounds

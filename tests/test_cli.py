@@ -1,7 +1,9 @@
 """The installed `emotion2vec-app` command, run as a user runs it."""
 
+import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emotion2vec_app import writers
 from emotion2vec_app.cli import main
 
 CLI = shutil.which("emotion2vec-app", path=str(Path(sys.executable).parent))
@@ -98,3 +101,192 @@ def test_int8_on_cpu(tiny_model_dir, clips, capsys):
     )  # fmt: skip
     assert code == 0
     assert json.loads(capsys.readouterr().out)["model"]["dtype"] == "int8"
+
+
+# --- batches: folders, globs, tables, resume -----------------------------------------------
+
+BAR_DONE = r"100%\|[^\n]*\| {n}/{n} \["  # tqdm's last bar line, e.g. "100%|████| 6/6 [00:01<..."
+
+
+def place(clips: dict[str, Path], root: Path, layout: dict[str, str]) -> list[str]:
+    """Copy clips to root/<name> (a name -> clip key layout); returns the names."""
+    for name, key in layout.items():
+        dest = root / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if key == "text":
+            dest.write_text("this is text, not audio")
+        else:
+            shutil.copyfile(clips[key], dest)
+    return list(layout)
+
+
+def summary_files(stdout: str) -> list[str]:
+    """The file of each summary line ('calls/a.wav: 😢 sad ...')."""
+    return [line.split(": ", 1)[0] for line in stdout.splitlines()]
+
+
+def test_folder_and_glob_to_a_csv_table_with_a_progress_bar(clips, tmp_path):
+    place(clips, tmp_path, {
+        "calls/a.wav": "wav", "calls/B.WAV": "stereo48k", "calls/notes.txt": "text",
+        "calls/sub/c.flac": "flac", "calls/sub/deeper/d.mp3": "mp3",
+        "extra/e.ogg": "ogg", "extra/f.ogg": "ogg", "extra/g.flac": "flac",
+    })  # fmt: skip
+    done = run_cli(
+        "predict", "calls", "extra/*.ogg", "--model", "demo", "--out", "results.csv", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    expected = [
+        "calls/B.WAV", "calls/a.wav", "calls/sub/c.flac", "calls/sub/deeper/d.mp3",
+        "extra/e.ogg", "extra/f.ogg",
+    ]  # fmt: skip
+    assert summary_files(done.stdout) == expected
+    assert re.search(BAR_DONE.format(n=6), done.stderr), done.stderr
+    assert "Traceback" not in done.stderr
+
+    with (tmp_path / "results.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == writers.BATCH_FIELDS + writers.SCORE_COLUMNS
+    assert [row["file"] for row in rows] == expected
+    for row in rows:
+        scores = {column: float(row[column]) for column in writers.SCORE_COLUMNS}
+        assert sum(scores.values()) == pytest.approx(1, abs=1e-4)
+        assert row["emotion"] == max(scores, key=scores.get).removeprefix("score_")
+        assert float(row["confidence"]) == max(scores.values())
+        assert row["error"] == ""
+        result = json.loads((tmp_path / row["run_dir"] / "result.json").read_text("utf-8"))
+        assert result["audio"]["name"] == Path(row["file"]).name
+        assert result["emotion"] == row["emotion"]
+    assert len(list((tmp_path / "outputs").iterdir())) == 6
+
+
+def test_quiet_shows_no_progress_bar_and_no_summaries(clips, tmp_path):
+    place(clips, tmp_path, {"calls/a.wav": "wav", "calls/b.mp3": "mp3", "calls/c.ogg": "ogg"})
+    done = run_cli("predict", "calls", "-q", "--no-save", "--model", "demo", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert "3/3" not in done.stderr and "file/s" not in done.stderr
+
+
+def run_resume(tmp_path: Path, table: str, *more: str) -> subprocess.CompletedProcess:
+    return run_cli(
+        "predict", "calls", "--out", table, "--resume", "--model", "demo",
+        "--output-dir", "runs", *more, cwd=tmp_path,
+    )  # fmt: skip
+
+
+def test_resume_analyses_only_the_files_the_table_lacks(clips, tmp_path):
+    first_files = place(clips, tmp_path, {
+        "calls/a.wav": "wav", "calls/b.mp3": "mp3", "calls/sub/c.flac": "flac",
+        "calls/sub/d.m4a": "m4a",
+    })  # fmt: skip
+    first = run_resume(tmp_path, "results.jsonl")
+    assert first.returncode == 0, first.stderr
+    assert "Resuming" not in first.stderr
+    assert summary_files(first.stdout) == first_files
+    assert len(list((tmp_path / "runs").iterdir())) == 4
+
+    new_files = place(clips, tmp_path, {"calls/aa.ogg": "ogg", "calls/sub/e.wav": "stereo48k"})
+    second = run_resume(tmp_path, "results.jsonl")
+    assert second.returncode == 0, second.stderr
+    assert "Resuming: 4 file(s) already in results.jsonl" in second.stderr
+    assert summary_files(second.stdout) == new_files
+    assert re.search(BAR_DONE.format(n=2), second.stderr), second.stderr
+    assert len(list((tmp_path / "runs").iterdir())) == 6
+
+    lines = (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert sorted(r["file"] for r in records) == sorted(first_files + new_files)  # each once
+    assert all("error" not in r and Path(tmp_path, r["run_dir"]).is_dir() for r in records)
+
+    third = run_resume(tmp_path, "results.jsonl")  # nothing left: no model is even loaded
+    assert third.returncode == 0, third.stderr
+    assert "Resuming: 6 file(s) already in results.jsonl" in third.stderr
+    assert third.stdout == "" and "random weights" not in third.stderr
+    assert (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines() == lines
+
+
+def test_resume_retries_the_files_that_failed(clips, tmp_path):
+    place(clips, tmp_path, {"calls/a.wav": "wav", "calls/b.mp3": "text"})
+    first = run_resume(tmp_path, "results.csv", "--no-save")
+    assert first.returncode == 1
+    assert "Skipping calls/b.mp3: 'b.mp3' could not be decoded as audio" in first.stderr
+
+    place(clips, tmp_path, {"calls/b.mp3": "mp3"})  # the user fixes the file
+    second = run_resume(tmp_path, "results.csv", "--no-save")
+    assert second.returncode == 0, second.stderr
+    assert "Resuming: 1 file(s) already in results.csv" in second.stderr
+    assert summary_files(second.stdout) == ["calls/b.mp3"]
+
+    with (tmp_path / "results.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))  # a second header would read as a row
+    assert [(row["file"], bool(row["error"])) for row in rows] == [
+        ("calls/a.wav", False), ("calls/b.mp3", True), ("calls/b.mp3", False),
+    ]  # fmt: skip
+    assert rows[2]["emotion"] and rows[2]["score_happy"]
+
+
+def test_resume_needs_a_table(clips, capsys):
+    code = main(["predict", str(clips["wav"]), "--resume", "--model", "demo"])
+    assert code == 2
+    assert "error: --resume needs --out FILE" in capsys.readouterr().err
+
+
+def test_a_glob_matching_nothing_is_a_warning_beside_other_files(clips, tmp_path):
+    done = run_cli(
+        "predict", str(clips["wav"]), "nothing/*.wav", "--model", "demo", "--no-save",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "warning: nothing/*.wav: no audio files match" in done.stderr
+    assert summary_files(done.stdout) == [str(clips["wav"])]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nothing/*.wav", "missing.wav"], "error: no audio files to analyse"),
+        (["{wav}", "--smooth", "-1"], "error: smooth_s must be between 0 and 10"),
+        (["{wav}", "--batch-size", "0"], "error: batch_size must be at least 1"),
+    ],
+    ids=["nothing-found", "bad-option", "bad-batch-size"],
+)
+def test_a_refused_run_exits_2_and_leaves_the_table_alone(
+    args, message, clips, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    table = tmp_path / "results.csv"
+    table.write_text("file,emotion\nold.wav,happy\n", encoding="utf-8")
+    argv = [arg.format(wav=clips["wav"]) for arg in args]
+    code = main(["predict", *argv, "--model", "demo", "--out", str(table)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert table.read_text(encoding="utf-8") == "file,emotion\nold.wav,happy\n"
+
+
+def test_nothing_found_names_each_pattern(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["predict", "nothing/*.wav", "missing.wav", "--model", "demo"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines() == [
+        "warning: nothing/*.wav: no audio files match",
+        "warning: missing.wav: not found",
+        "error: no audio files to analyse",
+    ]
+
+
+def test_resume_with_everything_done_is_not_an_error(clips, tmp_path, capsys, monkeypatch):
+    """A pattern that matches nothing beside files all done before: a warning, exit 0."""
+    monkeypatch.chdir(tmp_path)
+    table = tmp_path / "results.jsonl"
+    table.write_text(json.dumps({"file": str(clips["wav"]), "emotion": "happy"}) + "\n")
+    code = main(
+        ["predict", str(clips["wav"]), "nothing/*.wav", "--out", str(table), "--resume",
+         "--model", "demo"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "warning: nothing/*.wav: no audio files match" in err
+    assert f"Resuming: 1 file(s) already in {table}" in err
+    assert "error" not in err

@@ -4,39 +4,19 @@ results equal to analysing each segment alone, and one segment per forward pass.
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from clips import speak_with_pauses, write_wav
+from clips import CALL_SENTENCES, write_wav
 
 from emotion2vec_app import inference, segmentation
 from emotion2vec_app.audio import AudioTooLong, decode_audio
-from emotion2vec_app.engine import LONG_AUDIO_S, MAX_PASS_S, AnalysisOptions, Engine
+from emotion2vec_app.engine import MAX_PASS_S, AnalysisOptions, Engine
 from emotion2vec_app.results import SEGMENT_COLUMNS
 
-SENTENCES = [
-    "Good morning, thank you for calling our support line.",
-    "I have been waiting for over an hour and nobody has helped me.",
-    "I am very sorry to hear that, let me look into it right away.",
-    "This is the third time this month that my order has gone missing.",
-    "I understand, and I will make sure it is delivered tomorrow.",
-    "Well, that is good news, thank you so much for your help.",
-    "You are welcome, is there anything else I can do for you today?",
-    "No, that is all. Goodbye, and have a lovely evening.",
-]
-PAUSES_S = [1.5, 1.0, 1.8, 1.2, 1.0, 1.5, 1.2]
+SENTENCES = CALL_SENTENCES  # the sentences of the `call` fixture (conftest.py)
 TOLERANCE_S = 0.3  # VAD pads speech by 0.1 s and decides in 32 ms windows
-
-
-@pytest.fixture(scope="module")
-def call(clip_dir: Path) -> tuple[Path, list[tuple[float, float]]]:
-    """A 7-sentence 'call', longer than LONG_AUDIO_S, with known silences between sentences."""
-    path = clip_dir / "call.wav"
-    bounds = speak_with_pauses(SENTENCES, PAUSES_S, path, noise=0.002)
-    assert bounds[-1][1] > LONG_AUDIO_S
-    return path, bounds
 
 
 def test_vad_segments_fall_on_the_sentences(call):
