@@ -43,6 +43,10 @@ CSS = """
 .e2v-strip-axis {display:flex; justify-content:space-between; font-size:0.8rem; opacity:0.7;}
 .e2v-legend {display:inline-block; margin-right:0.8rem; padding-left:0.3rem;
   border-left:12px solid var(--e2v-colour);}
+/* A gr.Group sets its children's border to none, but a plot's inline border-style: solid
+   brings back a 3px border in the text colour: give it no width. */
+#segment-plot {border-width:0;}
+#segment-summary {padding:0.4rem 0.8rem;}
 """
 
 
@@ -73,8 +77,12 @@ class _Texts:
         self.updaters[component] = lambda lang: gr.update(value=wrap.format(t(key, lang)))
         return component
 
-    def choices(self, component: Any, key: str, make: Any) -> Any:
-        self.updaters[component] = lambda lang: gr.update(label=t(key, lang), choices=make(lang))
+    def choices(self, component: Any, key: str, make: Any, info: str | None = None) -> Any:
+        def update(lang: str) -> Any:
+            extra = {"info": t(info, lang)} if info else {}
+            return gr.update(label=t(key, lang), choices=make(lang), **extra)
+
+        self.updaters[component] = update
         return component
 
     def relabel(self, lang: str) -> list:
@@ -186,7 +194,7 @@ def _options_column(texts: _Texts, prefix: str, *, smooth: bool) -> dict[str, An
     parts["segmentation"] = texts.choices(
         gr.Radio(segmentation_choices(lang0), value="auto", label=t("segmentation", lang0),
                  info=t("long_note", lang0), elem_id=f"{prefix}segmentation"),
-        "segmentation", segmentation_choices,
+        "segmentation", segmentation_choices, "long_note",
     )  # fmt: skip
     return parts
 

@@ -44,7 +44,8 @@ def card_html(prediction: Prediction, lang: str) -> str:
     top = prediction.emotion
     names = html.escape(f"{top.zh} · {top.en}" if lang == "zh" else f"{top.en} · {top.zh}")
     return (
-        f'<div class="e2v-card" data-emotion="{html.escape(top.key)}" style="--e2v-colour:{top.colour}">'
+        f'<div class="e2v-card" data-emotion="{html.escape(top.key)}" '
+        f'style="--e2v-colour:{top.colour}">'
         f'<div class="e2v-emoji">{top.emoji}</div><div><div class="e2v-label">{names}</div>'
         f"<div>{t('confidence', lang)} {prediction.confidence:.1%}</div></div></div>"
     )
@@ -118,7 +119,7 @@ def segment_strip_html(timeline: SegmentTimeline, duration_s: float, lang: str) 
     )
     return (
         f'<div class="e2v-strip" title="{clock(duration_s)}">{"".join(blocks)}</div>'
-        f'<div class="e2v-strip-axis"><span>0:00</span><span>{clock(duration_s)}</span></div>'
+        f'<div class="e2v-strip-axis"><span>{clock(0)}</span><span>{clock(duration_s)}</span></div>'
         f"<div>{legend}</div>"
     )
 

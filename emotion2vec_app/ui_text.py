@@ -37,8 +37,8 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "json": {"en": "Result JSON", "zh": "结果 JSON"},
     "downloads": {
-        "en": "Downloads (result.json, embedding.npy)",
-        "zh": "下载（result.json、embedding.npy）",
+        "en": "Downloads (result.json, embedding.npy, segments.csv / .json)",
+        "zh": "下载（result.json、embedding.npy、segments.csv / .json）",
     },
     "log": {"en": "Processing log", "zh": "处理日志"},
     "confidence": {"en": "confidence", "zh": "置信度"},

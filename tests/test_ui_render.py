@@ -1,0 +1,243 @@
+"""The WebUI's views as pure functions: clock times, the segment strip, summary, tables."""
+
+from __future__ import annotations
+
+import math
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emotion2vec_app.labels import EMOTIONS, emotion_for_token
+from emotion2vec_app.results import SegmentTimeline
+from emotion2vec_app.ui_render import (
+    batch_frame,
+    clock,
+    segment_frame,
+    segment_strip_html,
+    segment_timeline_frame,
+    summary_markdown,
+)
+from emotion2vec_app.ui_text import t
+
+KEYS = [e.key for e in EMOTIONS]
+BY_KEY = {e.key: e for e in EMOTIONS}
+
+
+def timeline(spans: list[tuple[float, float, str, float]], method: str = "vad") -> SegmentTimeline:
+    """Segments (start, end, top emotion, its probability); the rest shared evenly."""
+    probs = np.zeros((len(spans), len(EMOTIONS)), np.float32)
+    for row, (_, _, key, p) in zip(probs, spans, strict=True):
+        row[:] = (1 - p) / (len(EMOTIONS) - 1)
+        row[KEYS.index(key)] = p
+    return SegmentTimeline(
+        method,
+        EMOTIONS,
+        np.array([s[0] for s in spans]),
+        np.array([s[1] for s in spans]),
+        probs,
+    )
+
+
+# angry 3 s, happy 2 s, angry 4 s, sad 1 s: angry dominates (7 of 10 s); 3 changes.
+SPANS = [(1.0, 4.0, "angry", 0.7), (5.5, 7.5, "happy", 0.6), (8.0, 12.0, "angry", 0.8),
+         (40.0, 41.0, "sad", 0.9)]  # fmt: skip
+DURATION_S = 50.0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0:00.0"),
+        (5, "0:05.0"),
+        (5.04, "0:05.0"),
+        (62.5, "1:02.5"),
+        (600.2, "10:00.2"),
+        (3605, "1:00:05"),
+        (3605.7, "1:00:05"),
+        (2 * 3600 + 61, "2:01:01"),
+        (np.float64(12.3), "0:12.3"),
+    ],
+)
+def test_clock(seconds, text):
+    assert clock(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(59.96, "1:00.0"), (119.95, "2:00.0"), (3599.97, "1:00:00"), (9.99, "0:10.0")],
+)
+def test_clock_rounds_up_into_the_next_minute_not_to_60_seconds(seconds, text):
+    assert clock(seconds) == text
+    assert not re.search(r":6\d", clock(seconds))
+
+
+class Blocks(HTMLParser):
+    """The strip's segment blocks: their attributes, with the style parsed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks: list[dict[str, str]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "e2v-seg" in (attrs.get("class") or "").split():
+            style = dict(
+                (k.strip(), v.strip())
+                for k, v in (part.split(":", 1) for part in attrs["style"].split(";") if part)
+            )
+            self.blocks.append({**attrs, **style})
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(markup: str) -> Blocks:
+    parser = Blocks()
+    parser.feed(markup)
+    parser.close()
+    return parser
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_segment_strip_places_one_block_per_segment(lang):
+    parsed = parse(segment_strip_html(timeline(SPANS), DURATION_S, lang))
+    assert len(parsed.blocks) == len(SPANS)
+    for block, (start, end, key, p) in zip(parsed.blocks, SPANS, strict=True):
+        assert block["data-emotion"] == key
+        assert float(block["left"].rstrip("%")) == pytest.approx(100 * start / DURATION_S, abs=1e-3)
+        assert float(block["width"].rstrip("%")) == pytest.approx(
+            100 * (end - start) / DURATION_S, abs=1e-3
+        )
+        assert block["background"] == BY_KEY[key].colour
+        tip = block["title"]
+        assert tip.startswith(f"{clock(start)}–{clock(end)}")
+        assert f"{p:.0%}" in tip
+        name = BY_KEY[key].zh if lang == "zh" else BY_KEY[key].en
+        assert name in tip
+    text = "".join(parsed.text)
+    assert clock(DURATION_S) in text, "the axis ends at the recording's length"
+    # The legend names each emotion that occurs, once.
+    for key in ("angry", "happy", "sad"):
+        name = BY_KEY[key].zh if lang == "zh" else BY_KEY[key].en
+        assert text.count(name) == 1
+    assert (BY_KEY["neutral"].en if lang == "en" else BY_KEY["neutral"].zh) not in text
+
+
+def test_segment_strip_blocks_stay_inside_the_bar():
+    spans = [(0.0, 20.0, "neutral", 0.5), (20.0, 3 * 3600.0, "sad", 0.5)]
+    parsed = parse(segment_strip_html(timeline(spans), 3 * 3600.0, "en"))
+    right_edges = [float(b["left"][:-1]) + float(b["width"][:-1]) for b in parsed.blocks]
+    assert right_edges[-1] == pytest.approx(100.0)
+    assert all(0 <= float(b["left"][:-1]) <= 100 for b in parsed.blocks)
+    assert "3:00:00" in "".join(parsed.text)
+
+
+def test_segment_strip_escapes_a_models_own_labels():
+    # A model's tokens.txt may name classes of its own: they land in attributes and text.
+    odd = emotion_for_token('厌倦/Bored "&" <tired>')
+    strip = SegmentTimeline(
+        "fixed", (odd, *EMOTIONS[1:]), np.array([0.0]), np.array([5.0]),
+        np.eye(len(EMOTIONS), dtype=np.float32)[:1],
+    )  # fmt: skip
+    parsed = parse(segment_strip_html(strip, 10.0, "en"))
+    assert len(parsed.blocks) == 1
+    assert parsed.blocks[0]["data-emotion"] == odd.key
+    assert 'Bored "&" <tired>' in parsed.blocks[0]["title"]
+    assert 'Bored "&" <tired>' in "".join(parsed.text), "the legend shows it as text"
+
+
+@pytest.mark.parametrize(
+    ("lang", "dominant", "words"),
+    [
+        ("en", "😠 Angry", ["**4 segments**", "speech 0:10.0 of 0:50.0", "cut by vad",
+                           "emotion changes: 3"]),
+        ("zh", "😠 生气", ["**4 个片段**", "语音 0:10.0 / 总长 0:50.0", "分段方式 vad",
+                          "情感变化：3 次"]),
+    ],
+)  # fmt: skip
+def test_summary_names_the_dominant_emotion(lang, dominant, words):
+    text = summary_markdown(timeline(SPANS), DURATION_S, lang)
+    assert f"**{dominant}**" in text
+    for word in words:
+        assert word in text
+    # The top three are the largest duration-weighted shares, largest first.
+    top = text.split("·")[-2]
+    assert top.index("Angry" if lang == "en" else "生气") < top.index(
+        "Happy" if lang == "en" else "开心"
+    )
+
+
+def test_summary_dominant_is_by_duration_not_by_count():
+    # Three short sad segments, one long happy one: happy holds most of the speech.
+    spans = [(0, 1, "sad", 0.9), (2, 3, "sad", 0.9), (4, 5, "sad", 0.9), (6, 30, "happy", 0.9)]
+    assert "**😊 Happy**" in summary_markdown(timeline(spans), 31.0, "en")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_segment_frame_has_a_row_per_segment(lang):
+    frame = segment_frame(timeline(SPANS), lang)
+    assert len(frame) == len(SPANS)
+    assert list(frame.columns) == [
+        "#",
+        *(t(k, lang) for k in ("col_start", "col_end", "col_emotion", "col_confidence")),
+    ]
+    assert list(frame["#"]) == [1, 2, 3, 4]
+    assert list(frame[t("col_start", lang)]) == ["0:01.0", "0:05.5", "0:08.0", "0:40.0"]
+    assert list(frame[t("col_confidence", lang)]) == pytest.approx([0.7, 0.6, 0.8, 0.9])
+    emotion = BY_KEY["sad"].zh if lang == "zh" else BY_KEY["sad"].en
+    assert emotion in frame[t("col_emotion", lang)].iloc[-1]
+
+
+def test_segment_timeline_frame_puts_each_score_at_the_segment_middle():
+    frame = segment_timeline_frame(timeline(SPANS), "en")
+    assert len(frame) == len(SPANS) * len(EMOTIONS)
+    assert sorted(set(frame["time_s"])) == [2.5, 6.5, 10.0, 40.5]
+    angry = frame[frame["emotion"] == "😠 Angry"].sort_values("time_s")
+    assert list(angry["probability"]) == pytest.approx([0.7, 0.05, 0.8, 0.0125])
+
+
+def good(name: str, emotion: str, confidence: float, duration: float, **extra) -> dict:
+    return {
+        "file": name,
+        "emotion": emotion,
+        "confidence": confidence,
+        "audio": {"duration_s": duration},
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_batch_frame_shows_errors_and_a_dash(lang):
+    results = [
+        good("a.wav", "happy", 0.91234, 3.2),
+        {"file": "broken.mp3", "error": "'broken.mp3' could not be decoded"},
+        good("call.wav", "angry", 0.5, 41.0, summary={"segments": 8}),
+    ]
+    frame = batch_frame(results, lang)
+    col = {k: t(f"col_{k}", lang) for k in ("file", "emotion", "confidence", "duration",
+                                             "segments", "error")}  # fmt: skip
+    assert list(frame.columns) == list(col.values())
+    assert list(frame[col["file"]]) == ["a.wav", "broken.mp3", "call.wav"]
+    assert list(frame[col["error"]]) == ["", "'broken.mp3' could not be decoded", ""]
+    emotions = list(frame[col["emotion"]])
+    assert emotions[1] == "—"
+    assert (BY_KEY["happy"].zh if lang == "zh" else BY_KEY["happy"].en) in emotions[0]
+    assert (BY_KEY["angry"].zh if lang == "zh" else BY_KEY["angry"].en) in emotions[2]
+    confidence = list(frame[col["confidence"]])
+    assert confidence[0] == 0.912 and confidence[2] == 0.5
+    assert confidence[1] is None or math.isnan(confidence[1])
+    duration = list(frame[col["duration"]])
+    assert duration[0] == 3.2 and duration[2] == 41.0
+    assert duration[1] is None or math.isnan(duration[1])
+    assert list(frame[col["segments"]]) == ["", "", 8]
+
+
+def test_batch_frame_of_only_errors():
+    frame = batch_frame([{"file": "x.wav", "error": "'x.wav' is empty"}], "en")
+    assert frame.iloc[0]["emotion"] == "—"
+    assert frame.iloc[0]["error"] == "'x.wav' is empty"
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 1
