@@ -36,6 +36,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' server harness and audio helpers
 sys.path.insert(0, str(ROOT))
 
+from browser_harness import chromium, screenshot  # noqa: E402
 from clips import convert, encode_with_av, speak_with_pauses  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
 from server_harness import running_server  # noqa: E402
@@ -212,14 +213,9 @@ def via_ui(url: str, pid: int, paths: list[Path], output_dir: Path, shots: Path)
     """The WebUI in headless Chromium: the batch tab for many files, the single tab for one.
 
     Results are read back from the run folders the page's analysis wrote."""
-    from playwright.sync_api import sync_playwright
-
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"]  # fmt: skip
     progress_texts: set[str] = set()
     many = len(paths) > 1
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         if many:
@@ -237,9 +233,7 @@ def via_ui(url: str, pid: int, paths: list[Path], output_dir: Path, shots: Path)
                 progress_texts.add(text.strip())
             page.wait_for_timeout(500)
         wall = time.perf_counter() - started
-        shots.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shots / f"ui-{'batch' if many else 'long'}.png"), full_page=True)
-        browser.close()
+        screenshot(page, f"ui-{'batch' if many else 'long'}", shots)
     return {
         "wall_s": wall,
         "peak_rss_mb": peak_rss_mb(pid),

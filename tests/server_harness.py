@@ -1,4 +1,8 @@
-"""Run the real `emotion2vec-app serve` process for tests: start, wait, stop, talk to it."""
+"""Run the real `emotion2vec-app serve` process for tests: start, wait, stop, talk to it.
+
+Also a pytest plugin (conftest.py): `server` is one real server on the tiny model per test
+module, `client` a gradio_client for it.
+"""
 
 from __future__ import annotations
 
@@ -120,3 +124,15 @@ def analyze(
     client: Client, path: Path, granularity: str = "utterance", embedding: bool = False
 ) -> tuple[dict, str | None]:
     return client.predict(handle_file(str(path)), granularity, embedding, api_name="/analyze")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("server")
+    with running_server(workdir, "--model", str(tiny_model_dir)) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server: Server, tmp_path: Path) -> Client:
+    return Client(server.url, verbose=False, download_files=str(tmp_path))

@@ -6,7 +6,6 @@ and see the page before the model is ready. Screenshots go to test-artifacts/bro
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import threading
@@ -15,24 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_harness import ARTIFACTS, chromium, screenshot
 
 from emotion2vec_app import loader
 from emotion2vec_app.engine import Engine
 from emotion2vec_app.ui import CSS, build_ui
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    # A synthetic microphone (a beep) for the recording test, granted without a prompt.
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
 WAIT_MS = 30_000
 
 
@@ -88,16 +75,9 @@ def demo_server(held_load, tmp_path_factory) -> Iterator[tuple[Engine, str, Path
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        # ./run.sh test installs it; in CI a skip would hide the untested WebUI.
-        (pytest.fail if os.environ.get("CI") else pytest.skip)("needs Debian chromium")
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    # A synthetic microphone (a beep) for the recording test, granted without a prompt.
+    with chromium(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]) as b:
+        yield b
 
 
 def new_page(browser, locale: str = "en-US"):
@@ -110,11 +90,6 @@ def new_page(browser, locale: str = "en-US"):
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     return page
-
-
-def screenshot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def wait_until_ready(page) -> None:

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
 from pathlib import Path
@@ -43,13 +43,6 @@ ABANDON_ROUNDS = 6  # more than the 4 analysis slots: a leaked slot per round wo
 LONG_CLIP_S = 10.0  # long enough to be mid-inference when the client walks away
 # Gradio's upload route (not ours) logs a traceback when a client breaks off an upload.
 UPSTREAM_DISCONNECT = "starlette.requests.ClientDisconnect"
-
-
-@pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("load-server")
-    with running_server(workdir, "--model", str(tiny_model_dir)) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,22 +14,10 @@ import pytest
 from clips import speak, write_tone
 from gradio_client import Client
 from gradio_client.exceptions import AppError, AuthenticationError
-from server_harness import Server, analyze, eventually, health, http_get, running_server
+from server_harness import analyze, eventually, health, http_get, running_server
 
 STATUS_KEYS = {"state", "model", "demo", "device", "dtype", "load_seconds", "error"}
 TINY_EMBED_DIM = 64  # synthetic.build_model_dir(size="tiny")
-
-
-@pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("server")
-    with running_server(workdir, "--model", str(tiny_model_dir)) as running:
-        yield running
-
-
-@pytest.fixture
-def client(server: Server, tmp_path: Path) -> Client:
-    return Client(server.url, verbose=False, download_files=str(tmp_path))
 
 
 def test_plain_status_and_page(server):

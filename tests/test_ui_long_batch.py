@@ -6,43 +6,20 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_harness import chromium, screenshot
 from clips import CALL_SENTENCES, write_wav
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from server_harness import Server, health, running_server
+from server_harness import health
 
 TOLERANCE_S = 0.3  # VAD pads speech by 0.1 s and decides in 32 ms windows
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
 WAIT_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("long-batch-server")
-    with running_server(workdir, "--model", str(tiny_model_dir)) as running:
-        yield running
-
-
-@pytest.fixture
-def client(server: Server, tmp_path: Path) -> Client:
-    return Client(server.url, verbose=False, download_files=str(tmp_path))
 
 
 def analyze(client: Client, path: Path, segmentation: str = "auto") -> dict:
@@ -218,14 +195,8 @@ def test_server_stays_healthy(server, client, clips):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        (pytest.fail if os.environ.get("CI") else pytest.skip)("needs Debian chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -235,11 +206,6 @@ def page(browser):
     page.set_default_timeout(WAIT_MS)
     yield page
     context.close()
-
-
-def screenshot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
 def row_count(page, selector: str) -> int:
