@@ -28,7 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
-from emotion2vec_app.inference import ClipScores, score_clip, score_features
+from emotion2vec_app.inference import (
+    ClipScores,
+    OutOfMemoryError,
+    release_cached_memory,
+    score_clip,
+    score_features,
+)
 from emotion2vec_app.loader import LoadedModel
 
 MAX_BATCH_SAMPLES = 16 * 15 * 16000  # padded audio in one pass: 16 clips of 15 s
@@ -132,13 +138,21 @@ def score_batch(
     """`inference.score_clip` for every clip, in order, from one forward pass.
 
     A batch of one takes the single-clip path itself: no padding, bit-identical results.
+    A batch that runs out of memory is split in halves until the parts fit; only a single
+    clip that does not fit raises OutOfMemoryError.
     """
+    options = {"frames": frames, "smooth_s": smooth_s, "embedding": embedding}
     if len(clips) == 1:
-        return [score_clip(model, clips[0], frames=frames, smooth_s=smooth_s, embedding=embedding)]
-    return [
-        score_features(model, features, frames=frames, smooth_s=smooth_s, embedding=embedding)
-        for features in extract_features_batch(model, clips)
-    ]
+        return [score_clip(model, clips[0], **options)]
+    try:
+        features = extract_features_batch(model, clips)
+    except OutOfMemoryError:
+        release_cached_memory(model)
+        half = len(clips) // 2
+        return score_batch(model, clips[:half], **options) + score_batch(
+            model, clips[half:], **options
+        )
+    return [score_features(model, f, **options) for f in features]
 
 
 def plan_batches(

@@ -149,3 +149,33 @@ def test_plan_batches_caps_the_padded_audio_of_one_pass() -> None:
         assert len(batch) * max(lengths[i] for i in batch) <= 40 * second
     assert sorted(i for batch in batches for i in batch) == list(range(12))
     assert [len(b) for b in batches] == [2, 2, 8]
+
+
+def test_a_batch_that_runs_out_of_memory_is_split_until_it_fits(monkeypatch, model, mixed):
+    """As on a GPU whose memory holds two clips per pass: the results are still every clip's."""
+    clips = [*mixed, *mixed][:6]
+    expected = batching.score_batch(model, clips)
+    real = batching.extract_features_batch
+    passes: list[int] = []
+
+    def two_at_most(model_, batch):
+        if len(batch) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        passes.append(len(batch))
+        return real(model_, batch)
+
+    monkeypatch.setattr(batching, "extract_features_batch", two_at_most)
+    scores = batching.score_batch(model, clips)
+    assert passes == [2, 2]  # 6 -> 3 + 3 -> (1 + 2) + (1 + 2); the ones take the single path
+    for got, want in zip(scores, expected, strict=True):
+        np.testing.assert_allclose(got.probs, want.probs, atol=1e-5)
+
+
+def test_a_single_clip_that_does_not_fit_raises(monkeypatch, model, mixed):
+    def no_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(batching, "extract_features_batch", no_memory)
+    monkeypatch.setattr(batching, "score_clip", no_memory)
+    with pytest.raises(torch.OutOfMemoryError):
+        batching.score_batch(model, mixed[:2])
