@@ -63,6 +63,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--hours", type=float, help="length of the long recording (default 1)")
     parser.add_argument("--files", type=int, help="files in the batch folder (default 200)")
     parser.add_argument("--interfaces", default="cli,api,ui", help="any of cli,api,ui")
+    parser.add_argument("--cases", default="long,batch", help="any of long,batch")
     parser.add_argument("--model", help="model dir (default: the synthetic checkpoint)")
     parser.add_argument("--work", type=Path, default=HERE / ".work")
     parser.add_argument("--out", type=Path, default=HERE / "results")
@@ -355,22 +356,23 @@ def main() -> None:
     os.environ.setdefault("E2V_CACHE_DIR", str(args.work / "cache"))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     model = args.model or str(build_model(args.work, args.quick))
-    recording = long_recording(args.work, args.hours)
-    folder = batch_folder(args.work, args.files)
+    inputs = {}
+    if "long" in args.cases:
+        inputs["long"] = [long_recording(args.work, args.hours)]
+    if "batch" in args.cases:
+        inputs["batch"] = sorted(batch_folder(args.work, args.files).iterdir())
     report = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.node()}: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, torch {version('torch')}",
         "model": "tiny synthetic" if args.quick else (args.model or "full-size synthetic"),
-        "cases": {
-            "long": run_case("long", [recording], model, args, env),
-            "batch": run_case("batch", sorted(folder.iterdir()), model, args, env),
-        },
+        "cases": {name: run_case(name, paths, model, args, env) for name, paths in inputs.items()},
     }
     text = render(report)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"long-batch-{'quick' if args.quick else 'full'}-{report['date']}"
+    stem = f"long-batch-{'quick' if args.quick else 'full'}-{args.cases.replace(',', '-')}"
+    stem += f"-{args.interfaces.replace(',', '-')}-{report['date']}"
     (args.out / f"{stem}.json").write_text(json.dumps({**report, "markdown": text}, indent=2))
 
 

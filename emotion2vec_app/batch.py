@@ -7,6 +7,8 @@ run batches through `analyze_many`.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import glob
 import time
 from collections import deque
@@ -128,6 +130,27 @@ def analyze_many(
                 if progress:
                     progress(done, len(inputs), item.name)
                 yield item
+            release_freed_memory()
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap memory back to the system.
+
+    Waveforms are decoded on a worker thread and freed on this one; glibc keeps such memory
+    in the worker's arena, and without a trim RSS creeps up file after file (200 files with
+    the full model: 1.15 -> 1.9 GB; trimmed after each group it stays flat).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _decode(engine: Engine, item: BatchInput, options: AnalysisOptions) -> tuple[Waveform, float]:
@@ -152,18 +175,35 @@ def _analyze_group(
             item.error = str(error)
         else:
             decoded.append((item, waveform, seconds))
-    if decoded:
-        try:
-            predictions = engine.analyze_batch(
-                [w for _, w, _ in decoded],
-                options,
-                decode_s=[s for _, _, s in decoded],
-                progress=segment_progress,
-            )
-        except OutOfMemory as error:
-            for item, _, _ in decoded:
-                item.error = str(error)
-        else:
-            for (item, _, _), prediction in zip(decoded, predictions, strict=True):
-                item.prediction = prediction
+    if not decoded:
+        return items
+    waveforms, seconds = [w for _, w, _ in decoded], [s for _, _, s in decoded]
+    try:
+        predictions = engine.analyze_batch(
+            waveforms, options, decode_s=seconds, progress=segment_progress
+        )
+    except OutOfMemory as error:
+        if len(decoded) == 1:
+            decoded[0][0].error = str(error)
+        else:  # a clip that did not fit even alone: analyse singly, so only its file fails
+            for one in decoded:
+                _analyze_group_of_one(engine, one, options, segment_progress)
+        return items
+    for (item, _, _), prediction in zip(decoded, predictions, strict=True):
+        item.prediction = prediction
     return items
+
+
+def _analyze_group_of_one(
+    engine: Engine,
+    decoded: tuple[BatchItem, Waveform, float],
+    options: AnalysisOptions,
+    segment_progress: EngineProgress | None,
+) -> None:
+    item, waveform, seconds = decoded
+    try:
+        (item.prediction,) = engine.analyze_batch(
+            [waveform], options, decode_s=[seconds], progress=segment_progress
+        )
+    except OutOfMemory as error:
+        item.error = str(error)

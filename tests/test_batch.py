@@ -35,7 +35,7 @@ from clips import CALL_SENTENCES, write_wav
 
 from emotion2vec_app import batch
 from emotion2vec_app.audio import decode_audio
-from emotion2vec_app.engine import AnalysisOptions, Engine
+from emotion2vec_app.engine import AnalysisOptions, Engine, OutOfMemory
 from emotion2vec_app.labels import EMOTIONS
 from emotion2vec_app.outputs import save_batch, save_run
 from emotion2vec_app.writers import (
@@ -322,6 +322,24 @@ def test_a_bad_file_spoils_none_of_its_batch(engine, batched_engine, speech_slic
             np.testing.assert_allclose(
                 item.prediction.probs, engine.analyze(path).probs, atol=PROB_TOL, rtol=0
             )
+
+
+def test_a_file_too_big_for_memory_fails_alone(batched_engine, speech_slices, monkeypatch):
+    """Out of memory even alone (a GPU too small for one clip): that file gets the reason,
+    and the files that shared its batch are analysed one by one."""
+    big = speech_slices[1]
+    real = batched_engine.analyze_batch
+
+    def no_room_for_big(waveforms, *args, **kwargs):
+        if any(w.info.name == big.name for w in waveforms):
+            raise OutOfMemory(f"The cuda:0 ran out of memory for this clip ({big.name}).")
+        return real(waveforms, *args, **kwargs)
+
+    monkeypatch.setattr(batched_engine, "analyze_batch", no_room_for_big)
+    items = list(batch.analyze_many(batched_engine, batch.as_inputs(speech_slices)))
+    assert [item.name for item in items] == [path.name for path in speech_slices]
+    assert items[1].prediction is None and "ran out of memory" in items[1].error
+    assert all(item.prediction is not None for i, item in enumerate(items) if i != 1)
 
 
 # --- tables --------------------------------------------------------------------------------
