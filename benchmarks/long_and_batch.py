@@ -42,6 +42,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from server_harness import running_server  # noqa: E402
 
 CLI = str(Path(sys.executable).with_name("emotion2vec-app"))
+SHOTS = ROOT / "test-artifacts" / "benchmarks"  # screenshots of the WebUI runs
 SENTENCES = [
     "Good morning, thank you for calling, how can I help you today?",
     "I have been waiting for over an hour and nobody has called me back.",
@@ -309,7 +310,7 @@ def run_case(name: str, paths: list[Path], model: str, args: argparse.Namespace,
                 if interface == "api":
                     measured = via_api(server.url, pid, paths)
                 else:
-                    measured = via_ui(server.url, pid, paths, server.output_dir, args.out / "shots")
+                    measured = via_ui(server.url, pid, paths, server.output_dir, SHOTS)
         results = measured.pop("results")
         reference = reference if reference is not None else scores_of(results)
         measured["rtf"] = measured["wall_s"] / seconds

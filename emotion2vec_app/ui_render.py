@@ -79,12 +79,13 @@ def processing_log(prediction: Prediction, run: RunFolder | None) -> str:
     lines = [
         f"file: {info.name} ({info.format}, {info.sample_rate} Hz, {info.channels} ch, "
         f"{info.duration_s:.2f} s)",
-        f"decode {timings['decode']:.1f} ms | inference {timings['inference']:.1f} ms | "
-        f"total {timings['total']:.1f} ms",
+        " | ".join(f"{step} {ms:.1f} ms" for step, ms in timings.items() if step != "wait"),
         f"model: {model.id}{' (demo, random weights)' if model.demo else ''} on {model.device} "
         f"({model.dtype})",
         f"run folder: {run.path if run else 'not written (see the warning)'}",
     ]
+    if prediction.segments is not None:
+        lines.insert(2, f"segments: {len(prediction.segments)} ({prediction.segments.method})")
     lines += [f"warning: {w}" for w in prediction.warnings]
     return "\n".join(lines)
 
