@@ -28,6 +28,20 @@ setup() {
   fi
 }
 
+# The tests also cover the optional Ray extra; the app itself never needs it.
+ensure_distributed() {
+  local stamp=$VENV/.installed-distributed
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "Installing the optional Ray extra for its tests..."
+    if ! $VENV/bin/python -m pip install -e ".[dev,distributed]" >> $VENV/install.log 2>&1; then
+      tail -n 30 $VENV/install.log >&2
+      echo "Installing .[distributed] failed; the full log is $VENV/install.log" >&2
+      exit 1
+    fi
+    touch "$stamp"
+  fi
+}
+
 # Debian/Ubuntu tools the tests use: speech-like audio and a headless browser.
 ensure_test_tools() {
   local missing=()
@@ -81,6 +95,7 @@ setup
 case "${1:-}" in
   test)
     shift
+    ensure_distributed
     ensure_test_tools
     exec $VENV/bin/python -m pytest "$@"
     ;;

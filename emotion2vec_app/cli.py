@@ -197,6 +197,33 @@ def _table_record(
     return {"file": file, **result} if result else {"file": file, "error": error}
 
 
+def run_ray_batch(args: argparse.Namespace) -> int:
+    try:
+        from emotion2vec_app.distributed import batch_job
+    except ImportError as error:
+        print(f"error: {error.name} is missing: pip install '.[distributed]'", file=sys.stderr)
+        return 2
+    config = batch_job.JobConfig(
+        model=args.model,
+        hub=args.hub,
+        device=args.device,
+        dtype=args.dtype,
+        options=AnalysisOptions(args.granularity, args.embedding, 0.0, args.segmentation),
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+        batch_size=args.files_per_call,
+        output_format=args.format,
+        max_duration_s=args.max_duration,
+    )
+    address = None if args.ray in (None, "local") else args.ray
+    report = batch_job.run(args.files, args.out, config, address=address, resume=not args.no_resume)
+    print(
+        f"{report.inputs} inputs: {report.skipped} already in {report.output}, "
+        f"{report.written} written, {report.failed} failed (their rows hold the reason)"
+    )
+    return 1 if report.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emotion2vec-app", description="Speech emotion recognition with emotion2vec+."
@@ -255,6 +282,36 @@ def build_parser() -> argparse.ArgumentParser:
             args, engine_from_args(args, autostart=False), retention_from_args(args)
         )
     )
+
+    batch_parser = commands.add_parser(
+        "batch",
+        help="analyse a corpus on a Ray cluster (pip install .[distributed])",
+        description="Decode on CPU tasks, analyse on model actors, write Parquet or JSON Lines. "
+        "Inputs: files, folders, globs, manifests (.txt/.csv, one path or URI a line), URIs.",
+    )
+    batch_parser.add_argument("files", nargs="+", metavar="INPUT")
+    batch_parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help="run on the cluster at ADDRESS (bare --ray: the one `ray start` made here); "
+        "without --ray a local Ray is started for the job",
+    )
+    batch_parser.add_argument("--out", type=Path, required=True, metavar="DIR")
+    batch_parser.add_argument("--format", choices=("parquet", "jsonl"), default="parquet")
+    batch_parser.add_argument("--workers", type=int, default=1, help="model actors")
+    batch_parser.add_argument(
+        "--gpus-per-worker", type=float, default=0.0, metavar="F", help="e.g. 0.25"
+    )
+    batch_parser.add_argument("--files-per-call", type=int, default=16, metavar="N")
+    batch_parser.add_argument("--no-resume", action="store_true", help="redo files in --out")
+    batch_parser.add_argument("--granularity", choices=GRANULARITIES, default="utterance")
+    batch_parser.add_argument("--embedding", action="store_true", help="store the embedding")
+    batch_parser.add_argument("--segmentation", choices=SEGMENTATIONS, default="auto")
+    add_model_options(batch_parser)
+    batch_parser.set_defaults(run=run_ray_batch)
 
     warmup_parser = commands.add_parser(
         "warmup", help="wait for a running server's model, then analyse an example clip"

@@ -205,11 +205,16 @@ class Engine:
 
     @staticmethod
     def _warm_up(model: LoadedModel) -> None:
-        """Run every code path once, so the first user request is as fast as later ones."""
-        from emotion2vec_app import inference
+        """Run every code path once, so the first user request is as fast as later ones.
+
+        The VAD is loaded here too, before any request runs: importing silero_vad resets
+        torch's thread count, which must not happen while another thread is inside a pass.
+        """
+        from emotion2vec_app import inference, segmentation
 
         noise = np.random.default_rng(0).standard_normal(int(16000 * WARMUP_S)) * 0.05
         inference.score_clip(model, noise.astype(np.float32), frames=True, embedding=True)
+        segmentation.load_vad()
 
     def status(self) -> EngineStatus:
         model = self._model

@@ -113,6 +113,15 @@ def _vad() -> _SileroVad:
     return _SileroVad()
 
 
+def load_vad() -> bool:
+    """Load Silero VAD now; False when it is not installed (segments fall back then)."""
+    try:
+        _vad()
+    except ImportError:
+        return False
+    return True
+
+
 def vad_spans(
     samples: np.ndarray, max_segment_s: float = MAX_SEGMENT_S, progress: Progress | None = None
 ) -> list[Span]:

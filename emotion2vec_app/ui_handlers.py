@@ -101,14 +101,14 @@ class Handlers:
         audio: FileData,
         granularity: Literal["utterance", "frame"] = "utterance",
         extract_embedding: bool = False,
-        segmentation: Literal["auto", "off", "vad", "fixed"] = "auto",
     ) -> tuple[dict, FileData | None]:
         """Emotion of one recording: result dict (result.json) and the embedding .npy or None.
 
-        Recordings longer than 30 s are cut into speech segments (segmentation="auto"); the
-        result then has "segments" rows and a "summary".
+        Recordings longer than 30 s are cut into speech segments; the result then has
+        "segments" rows and a "summary". (Its three inputs are a stable contract: raw HTTP
+        callers send exactly three values. /analyze_batch also takes the segmentation.)
         """
-        options = _options(granularity, extract_embedding, segmentation=segmentation)
+        options = _options(granularity, extract_embedding)
         upload = audio or {}
         analysis = self.run(upload.get("path"), upload.get("orig_name"), options)
         embedding = analysis.embedding_file

@@ -22,11 +22,17 @@ TOLERANCE_S = 0.3  # VAD pads speech by 0.1 s and decides in 32 ms windows
 WAIT_MS = 60_000
 
 
-def analyze(client: Client, path: Path, segmentation: str = "auto") -> dict:
-    result, _ = client.predict(
-        handle_file(str(path)), "utterance", False, segmentation, api_name="/analyze"
-    )
+def analyze(client: Client, path: Path) -> dict:
+    result, _ = client.predict(handle_file(str(path)), "utterance", False, api_name="/analyze")
     return result
+
+
+def analyze_one_in_a_batch(client: Client, path: Path, segmentation: str) -> dict:
+    """/analyze keeps its three inputs; the segmentation is chosen through /analyze_batch."""
+    results, _ = client.predict(
+        [handle_file(str(path))], "utterance", False, segmentation, api_name="/analyze_batch"
+    )
+    return results[0]
 
 
 def assert_scores_equal(got: dict, expected: dict) -> None:
@@ -63,14 +69,14 @@ def test_long_call_gets_segments_on_the_sentences(client, call):
 
 
 def test_segmentation_off_is_one_pass_up_to_60_s(client, call, tmp_path):
-    result = analyze(client, call[0], segmentation="off")
+    result = analyze_one_in_a_batch(client, call[0], "off")
     assert "segments" not in result and "summary" not in result
     assert result["audio"]["duration_s"] > 30
 
     long = write_wav(tmp_path / "long.wav", np.zeros(61 * 16000, np.float32), 16000)
-    with pytest.raises(AppError, match="choose segmentation auto, vad or fixed") as caught:
-        analyze(client, long, segmentation="off")
-    assert "'long.wav' is 61.0 s long" in str(caught.value)
+    error = analyze_one_in_a_batch(client, long, "off")["error"]
+    assert "choose segmentation auto, vad or fixed" in error
+    assert "'long.wav' is 61.0 s long" in error
 
 
 # --- /analyze_batch -----------------------------------------------------------------------
