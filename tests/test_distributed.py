@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +33,7 @@ except ImportError:  # CI installs the extra (./run.sh test): there a skip would
 from emotion2vec_app.distributed import batch_job
 
 SCORE_COLUMNS = [f"score_{e.key}" for e in EMOTIONS]
+CLI = shutil.which("emotion2vec-app", path=str(Path(sys.executable).parent))
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +163,21 @@ def test_a_worker_killed_mid_job_loses_nothing(cluster, corpus, single_process, 
     for row in good:
         probs = np.array([row[c] for c in SCORE_COLUMNS])
         np.testing.assert_allclose(probs, single_process[row["file"]], atol=1e-6)
+
+
+def test_the_cli_runs_the_job_on_a_given_cluster(cluster, corpus, tmp_path):
+    """`emotion2vec-app batch --ray ADDRESS` joins the running cluster and says what it did."""
+    address = ray.get_runtime_context().gcs_address
+    done = subprocess.run(
+        [CLI, "batch", str(corpus / "clip-1*.wav"), str(corpus / "broken.wav"), "--ray", address,
+         "--out", str(tmp_path / "out"), "--format", "jsonl", "--model", "demo"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]  # the broken file failed
+    assert "11 inputs: 0 already in" in done.stdout and "10 written, 1 failed" in done.stdout
+    again = subprocess.run(
+        [CLI, "batch", str(corpus / "clip-1*.wav"), "--ray", address,
+         "--out", str(tmp_path / "out"), "--format", "jsonl", "--model", "demo"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0 and "10 inputs: 10 already in" in again.stdout
