@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from emotion2vec_app.audio import Waveform
+from emotion2vec_app.audio import AudioTooLong, Waveform, decode_audio
 from emotion2vec_app.results import GRANULARITIES, FrameTimeline, ModelInfo, Prediction
 
 if TYPE_CHECKING:  # torch-dependent modules, imported by the engine's load thread
@@ -55,6 +56,31 @@ class AnalysisOptions:
     @property
     def segmentation_method(self) -> str:
         return "fixed" if self.segmentation == "fixed" else "vad"
+
+
+def decode_for(
+    audio: str | Path | bytes | np.ndarray | Waveform,
+    options: AnalysisOptions,
+    *,
+    max_duration_s: float | None,
+    sample_rate: int | None = None,
+    name: str | None = None,
+) -> Waveform:
+    """Decode (unless already a Waveform) and check the length against the cap that applies
+    to these options: one unsegmented pass takes at most MAX_PASS_S."""
+    if isinstance(audio, Waveform):
+        waveform = audio
+    else:
+        waveform = decode_audio(
+            audio, sample_rate=sample_rate, name=name, max_duration_s=max_duration_s
+        )
+    if not options.segments(waveform.duration_s) and waveform.duration_s > MAX_PASS_S:
+        raise AudioTooLong(
+            f"'{waveform.info.name}' is {waveform.duration_s:.1f} s long, above the "
+            f"{MAX_PASS_S:g} s that one pass of the model takes (attention memory grows "
+            "with the square of the length): choose segmentation auto, vad or fixed."
+        )
+    return waveform
 
 
 def clip_prediction(

@@ -16,11 +16,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emotion2vec_app.audio import AudioError, Waveform
-from emotion2vec_app.engine import AnalysisOptions, Engine, OutOfMemory
+from emotion2vec_app.engine import AnalysisOptions, OutOfMemory
 from emotion2vec_app.engine import Progress as EngineProgress
 from emotion2vec_app.results import Prediction
+
+if TYPE_CHECKING:
+    from emotion2vec_app.remote_engine import AnyEngine
 
 AUDIO_SUFFIXES = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac", ".webm", ".wma"}
@@ -93,7 +97,7 @@ def as_inputs(paths: Iterable[Path]) -> list[BatchInput]:
 
 
 def analyze_many(
-    engine: Engine,
+    engine: AnyEngine,
     inputs: Sequence[BatchInput],
     options: AnalysisOptions | None = None,
     *,
@@ -153,14 +157,16 @@ def release_freed_memory() -> None:
         trim(0)
 
 
-def _decode(engine: Engine, item: BatchInput, options: AnalysisOptions) -> tuple[Waveform, float]:
+def _decode(
+    engine: AnyEngine, item: BatchInput, options: AnalysisOptions
+) -> tuple[Waveform, float]:
     started = time.perf_counter()
     waveform = engine.decode(item.path, options, name=item.name)
     return waveform, time.perf_counter() - started
 
 
 def _analyze_group(
-    engine: Engine,
+    engine: AnyEngine,
     inputs: Sequence[BatchInput],
     group: list[tuple[int, Future]],
     options: AnalysisOptions,
@@ -195,7 +201,7 @@ def _analyze_group(
 
 
 def _analyze_group_of_one(
-    engine: Engine,
+    engine: AnyEngine,
     decoded: tuple[BatchItem, Waveform, float],
     options: AnalysisOptions,
     segment_progress: EngineProgress | None,

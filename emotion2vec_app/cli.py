@@ -7,10 +7,11 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from emotion2vec_app import batch, server, writers
+from emotion2vec_app import batch, cli_ray, server, writers
 from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S
 from emotion2vec_app.engine import (
     DTYPE_CHOICES,
@@ -24,6 +25,9 @@ from emotion2vec_app.engine import (
 from emotion2vec_app.model_source import DEFAULT_MODEL_ID, HUBS
 from emotion2vec_app.outputs import Retention, default_output_root, try_save_run
 from emotion2vec_app.results import GRANULARITIES, Prediction
+
+if TYPE_CHECKING:
+    from emotion2vec_app.remote_engine import RemoteEngine
 
 DEMO_NOTE = "Demo model: random weights. These predictions mean nothing."
 
@@ -82,6 +86,20 @@ def engine_from_args(args: argparse.Namespace, autostart: bool = True) -> Engine
         on_log=lambda message: print(message, file=sys.stderr),
         autostart=autostart,
     )
+
+
+def serve_engine(args: argparse.Namespace) -> Engine | RemoteEngine:
+    """The WebUI's engine: a local model, or a Ray Serve deployment's with --backend."""
+    if args.backend is None:
+        return engine_from_args(args, autostart=False)
+    if args.demo or args.model != DEFAULT_MODEL_ID:
+        raise ValueError(
+            "--backend serves the Ray Serve deployment's model: choose the model (or --demo) "
+            "with `emotion2vec-app ray-serve`, not here"
+        )
+    from emotion2vec_app.remote_engine import RemoteEngine
+
+    return RemoteEngine(args.backend, max_duration_s=args.max_duration)
 
 
 def summary_line(path: str, prediction: Prediction, run_dir: Path | None) -> str:
@@ -197,33 +215,6 @@ def _table_record(
     return {"file": file, **result} if result else {"file": file, "error": error}
 
 
-def run_ray_batch(args: argparse.Namespace) -> int:
-    try:
-        from emotion2vec_app.distributed import batch_job
-    except ImportError as error:
-        print(f"error: {error.name} is missing: pip install '.[distributed]'", file=sys.stderr)
-        return 2
-    config = batch_job.JobConfig(
-        model=args.model,
-        hub=args.hub,
-        device=args.device,
-        dtype=args.dtype,
-        options=AnalysisOptions(args.granularity, args.embedding, 0.0, args.segmentation),
-        workers=args.workers,
-        gpus_per_worker=args.gpus_per_worker,
-        batch_size=args.files_per_call,
-        output_format=args.format,
-        max_duration_s=args.max_duration,
-    )
-    address = None if args.ray in (None, "local") else args.ray
-    report = batch_job.run(args.files, args.out, config, address=address, resume=not args.no_resume)
-    print(
-        f"{report.inputs} inputs: {report.skipped} already in {report.output}, "
-        f"{report.written} written, {report.failed} failed (their rows hold the reason)"
-    )
-    return 1 if report.failed else 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emotion2vec-app", description="Speech emotion recognition with emotion2vec+."
@@ -278,40 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_options(serve_parser)
     add_model_options(serve_parser)
     serve_parser.set_defaults(
-        run=lambda args: server.serve(
-            args, engine_from_args(args, autostart=False), retention_from_args(args)
-        )
+        run=lambda args: server.serve(args, serve_engine(args), retention_from_args(args))
     )
 
-    batch_parser = commands.add_parser(
-        "batch",
-        help="analyse a corpus on a Ray cluster (pip install .[distributed])",
-        description="Decode on CPU tasks, analyse on model actors, write Parquet or JSON Lines. "
-        "Inputs: files, folders, globs, manifests (.txt/.csv, one path or URI a line), URIs.",
-    )
-    batch_parser.add_argument("files", nargs="+", metavar="INPUT")
-    batch_parser.add_argument(
-        "--ray",
-        nargs="?",
-        const="auto",
-        default=None,
-        metavar="ADDRESS",
-        help="run on the cluster at ADDRESS (bare --ray: the one `ray start` made here); "
-        "without --ray a local Ray is started for the job",
-    )
-    batch_parser.add_argument("--out", type=Path, required=True, metavar="DIR")
-    batch_parser.add_argument("--format", choices=("parquet", "jsonl"), default="parquet")
-    batch_parser.add_argument("--workers", type=int, default=1, help="model actors")
-    batch_parser.add_argument(
-        "--gpus-per-worker", type=float, default=0.0, metavar="F", help="e.g. 0.25"
-    )
-    batch_parser.add_argument("--files-per-call", type=int, default=16, metavar="N")
-    batch_parser.add_argument("--no-resume", action="store_true", help="redo files in --out")
-    batch_parser.add_argument("--granularity", choices=GRANULARITIES, default="utterance")
-    batch_parser.add_argument("--embedding", action="store_true", help="store the embedding")
-    batch_parser.add_argument("--segmentation", choices=SEGMENTATIONS, default="auto")
-    add_model_options(batch_parser)
-    batch_parser.set_defaults(run=run_ray_batch)
+    cli_ray.add_commands(commands, add_model_options)
 
     warmup_parser = commands.add_parser(
         "warmup", help="wait for a running server's model, then analyse an example clip"

@@ -24,13 +24,9 @@ from emotion2vec_app.analysis import (
     AnalysisOptions,
     build_prediction,
     clip_prediction,
+    decode_for,
 )
-from emotion2vec_app.audio import (
-    DEFAULT_MAX_DURATION_S,
-    AudioTooLong,
-    Waveform,
-    decode_audio,
-)
+from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, Waveform
 from emotion2vec_app.model_source import DEFAULT_MODEL_ID, ModelError, resolve_model
 from emotion2vec_app.results import Prediction
 
@@ -255,20 +251,9 @@ class Engine:
         sample_rate: int | None = None,
         name: str | None = None,
     ) -> Waveform:
-        """Decode and check the length against the cap that applies to these options."""
-        if isinstance(audio, Waveform):
-            waveform = audio
-        else:
-            waveform = decode_audio(
-                audio, sample_rate=sample_rate, name=name, max_duration_s=self.max_duration_s
-            )
-        if not options.segments(waveform.duration_s) and waveform.duration_s > MAX_PASS_S:
-            raise AudioTooLong(
-                f"'{waveform.info.name}' is {waveform.duration_s:.1f} s long, above the "
-                f"{MAX_PASS_S:g} s that one pass of the model takes (attention memory grows "
-                "with the square of the length): choose segmentation auto, vad or fixed."
-            )
-        return waveform
+        return decode_for(
+            audio, options, max_duration_s=self.max_duration_s, sample_rate=sample_rate, name=name
+        )
 
     def analyze(
         self,

@@ -12,6 +12,7 @@ from emotion2vec_app.audio import SourceInfo, Waveform
 from emotion2vec_app.labels import Emotion
 
 GRANULARITIES = ("utterance", "frame")
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ class Prediction:
             "confidence": round(self.confidence, 6),
             "scores": {key: round(p, 6) for key, p in self.scores.items()},
             "granularity": self.granularity,
-            "timestamp": self.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+            "timestamp": self.timestamp.strftime(TIMESTAMP_FORMAT),
             "emotion_zh": top.zh,
             "emoji": top.emoji,
             "audio": self.audio.to_json(),

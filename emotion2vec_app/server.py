@@ -13,11 +13,12 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emotion2vec_app.engine import Engine
 from emotion2vec_app.outputs import Retention
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from emotion2vec_app.remote_engine import AnyEngine
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -41,6 +42,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--auth", metavar="USER:PASS", help="require this login")
     group.add_argument("--demo", action="store_true", help="use the tiny random-weight model")
     group.add_argument(
+        "--backend",
+        metavar="URL",
+        help="analyse on a Ray Serve deployment (`emotion2vec-app ray-serve`) instead of "
+        "loading the model here",
+    )
+    group.add_argument(
         "--max-upload-mb", type=float, default=200.0, help="largest upload accepted (default 200)"
     )
 
@@ -54,7 +61,7 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def add_health_route(app: FastAPI, engine: Engine) -> None:
+def add_health_route(app: FastAPI, engine: AnyEngine) -> None:
     """Plain `GET /status` for load balancers and scripts; no Gradio client needed."""
     from fastapi.routing import APIRoute
 
@@ -65,7 +72,7 @@ def add_health_route(app: FastAPI, engine: Engine) -> None:
     app.router.routes.insert(0, APIRoute("/status", health, methods=["GET"]))
 
 
-def serve(args: argparse.Namespace, engine: Engine, retention: Retention | None = None) -> int:
+def serve(args: argparse.Namespace, engine: AnyEngine, retention: Retention | None = None) -> int:
     """Serve the WebUI first, then load the model in the engine's thread."""
     from emotion2vec_app.ui import CSS, build_ui
 
@@ -115,7 +122,7 @@ def serve(args: argparse.Namespace, engine: Engine, retention: Retention | None 
     return 0
 
 
-def _report_load(engine: Engine) -> None:
+def _report_load(engine: AnyEngine) -> None:
     """Say in the console how the load ended; the page shows it too."""
     try:
         engine.wait_ready(timeout=None)

@@ -8,17 +8,19 @@ a segment timeline for long ones) and a batch of many files.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from emotion2vec_app import ui_render as render
 from emotion2vec_app.batch import AUDIO_SUFFIXES
-from emotion2vec_app.engine import Engine
 from emotion2vec_app.outputs import Retention, default_output_root
 from emotion2vec_app.server import EXAMPLES
 from emotion2vec_app.ui_handlers import Handlers
 from emotion2vec_app.ui_text import LANGUAGES, browser_language, t
+
+if TYPE_CHECKING:
+    from emotion2vec_app.remote_engine import AnyEngine
 
 STATUS_POLL_S = 1.0
 ANALYSIS_CONCURRENCY = 4  # decoding overlaps; the engine runs one forward pass at a time
@@ -93,7 +95,7 @@ BANNER = '<div class="e2v-banner">{}</div>'
 
 
 def build_ui(
-    engine: Engine, output_root: Path | None = None, retention: Retention | None = None
+    engine: AnyEngine, output_root: Path | None = None, retention: Retention | None = None
 ) -> gr.Blocks:
     """The WebUI; also registers the /status, /analyze and /analyze_batch API endpoints."""
     handlers = Handlers(engine, output_root or default_output_root(), retention)
@@ -111,10 +113,9 @@ def build_ui(
             )  # fmt: skip
             label(lang, "language")
         value(gr.Markdown(t("subtitle", lang0)), "subtitle")
-        value(
-            gr.HTML(BANNER.format(t("demo_banner", lang0)), visible=engine.status().demo,
-                    elem_id="demo-banner"),
-            "demo_banner", BANNER,
+        banner = gr.HTML(
+            BANNER.format(t("demo_banner", lang0)), visible=engine.status().demo,
+            elem_id="demo-banner",
         )  # fmt: skip
         status = gr.HTML(render.status_html(engine, lang0), elem_id="model-status")
         retry = gr.Button(t("retry", lang0), visible=False, size="sm", elem_id="retry")
@@ -137,9 +138,14 @@ def build_ui(
         )  # fmt: skip
 
         def poll(lang_code: str) -> tuple:
-            state = engine.status().state.value
+            status_now = engine.status()
+            state = status_now.state.value
             ready = state == "ready"
             return (
+                # A Ray Serve backend says which model it runs only once it answers.
+                gr.update(
+                    value=BANNER.format(t("demo_banner", lang_code)), visible=status_now.demo
+                ),
                 render.status_html(engine, lang_code),
                 gr.update(value=t("analyze", lang_code), interactive=ready),
                 gr.update(value=t("analyze_all", lang_code), interactive=ready),
@@ -148,7 +154,7 @@ def build_ui(
             )
 
         private: dict[str, Any] = {"api_visibility": "private", "queue": False}  # page chores
-        polled = [status, single["analyze"], batch["analyze"], timer, retry]
+        polled = [banner, status, single["analyze"], batch["analyze"], timer, retry]
         timer.tick(poll, lang, polled, show_progress="hidden", **private)
 
         def retry_load(lang_code: str) -> tuple:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import gradio as gr
 from gradio.data_classes import FileData
@@ -19,7 +19,6 @@ from emotion2vec_app.audio import AudioError
 from emotion2vec_app.batch import BatchInput, analyze_many
 from emotion2vec_app.engine import (
     AnalysisOptions,
-    Engine,
     ModelLoadFailed,
     ModelNotReady,
     OutOfMemory,
@@ -28,6 +27,9 @@ from emotion2vec_app.outputs import Retention, RunFolder, save_batch, try_save_r
 from emotion2vec_app.results import Prediction
 from emotion2vec_app.ui_text import t
 from emotion2vec_app.writers import batch_record
+
+if TYPE_CHECKING:
+    from emotion2vec_app.remote_engine import AnyEngine
 
 UI_WAIT_S = 30.0  # an analysis waits this long for a loading model before saying so
 MAX_BATCH_FILES = 500
@@ -69,7 +71,7 @@ def _options(
 class Handlers:
     """One per page; shares the process's Engine."""
 
-    def __init__(self, engine: Engine, output_root: Path, retention: Retention | None) -> None:
+    def __init__(self, engine: AnyEngine, output_root: Path, retention: Retention | None) -> None:
         self.engine = engine
         self.output_root = output_root
         self.retention = retention

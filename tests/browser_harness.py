@@ -22,6 +22,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+WAIT_MS = 30_000
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
 
 
@@ -48,3 +49,41 @@ def screenshot(page, name: str, folder: Path = ARTIFACTS) -> Path:
     path = folder / (name if name.endswith(".png") else f"{name}.png")
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def new_page(browser, locale: str = "en-US"):
+    context = browser.new_context(
+        locale=locale,
+        accept_downloads=True,
+        viewport={"width": 1400, "height": 1000},
+        permissions=["microphone"],
+    )
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    return page
+
+
+def wait_until_ready(page) -> None:
+    page.wait_for_selector("#model-status [data-state=ready]")
+    page.wait_for_function("!document.querySelector('#analyze').disabled")
+
+
+def analyze_clip(page, clip: Path) -> str:
+    """Upload, click Analyze, and return the emotion key the result card shows.
+
+    Each analysis names a new run folder in the processing log: that marks the new result.
+    """
+    log = "#processing-log textarea"
+    if not page.locator("#audio-input input[type=file]").count():
+        page.click("#clear")  # a loaded clip replaces the upload area with a player
+    before = page.input_value(log)
+    page.set_input_files("#audio-input input[type=file]", str(clip))
+    page.wait_for_selector("#audio-input audio, #audio-input .waveform-container", state="attached")
+    page.click("#analyze")
+    page.wait_for_function(
+        "([selector, before]) => {"
+        " const value = document.querySelector(selector).value;"
+        " return value.includes('run folder') && value !== before; }",
+        arg=[log, before],
+    )
+    return page.get_attribute("#emotion-card .e2v-card", "data-emotion")

@@ -14,13 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser_harness import ARTIFACTS, chromium, screenshot
+from browser_harness import (
+    ARTIFACTS,
+    analyze_clip,
+    chromium,
+    new_page,
+    screenshot,
+    wait_until_ready,
+)
 
 from emotion2vec_app import loader
 from emotion2vec_app.engine import Engine
 from emotion2vec_app.ui import CSS, build_ui
-
-WAIT_MS = 30_000
 
 
 def free_port() -> int:
@@ -78,44 +83,6 @@ def browser():
     # A synthetic microphone (a beep) for the recording test, granted without a prompt.
     with chromium(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]) as b:
         yield b
-
-
-def new_page(browser, locale: str = "en-US"):
-    context = browser.new_context(
-        locale=locale,
-        accept_downloads=True,
-        viewport={"width": 1400, "height": 1000},
-        permissions=["microphone"],
-    )
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    return page
-
-
-def wait_until_ready(page) -> None:
-    page.wait_for_selector("#model-status [data-state=ready]")
-    page.wait_for_function("!document.querySelector('#analyze').disabled")
-
-
-def analyze_clip(page, clip: Path) -> str:
-    """Upload, click Analyze, and return the emotion key the result card shows.
-
-    Each analysis names a new run folder in the processing log: that marks the new result.
-    """
-    log = "#processing-log textarea"
-    if not page.locator("#audio-input input[type=file]").count():
-        page.click("#clear")  # a loaded clip replaces the upload area with a player
-    before = page.input_value(log)
-    page.set_input_files("#audio-input input[type=file]", str(clip))
-    page.wait_for_selector("#audio-input audio, #audio-input .waveform-container", state="attached")
-    page.click("#analyze")
-    page.wait_for_function(
-        "([selector, before]) => {"
-        " const value = document.querySelector(selector).value;"
-        " return value.includes('run folder') && value !== before; }",
-        arg=[log, before],
-    )
-    return page.get_attribute("#emotion-card .e2v-card", "data-emotion")
 
 
 def test_loading_then_ready_analysis_timeline_and_download(demo_server, held_load, browser, clips):

@@ -17,32 +17,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from clips import write_wav
+from ray_harness import require_ray
 
 from emotion2vec_app.audio import decode_audio
 from emotion2vec_app.engine import AnalysisOptions, Engine
 from emotion2vec_app.labels import EMOTIONS
 
-try:
-    import ray
-except ImportError:  # CI installs the extra (./run.sh test): there a skip would hide it
-    MISSING = "needs the distributed extra: pip install '.[distributed]'"
-    if os.environ.get("CI"):
-        pytest.fail(MISSING)
-    pytest.skip(MISSING, allow_module_level=True)
+require_ray()  # before the imports that need the extra
+import ray  # noqa: E402
 
-from emotion2vec_app.distributed import batch_job
+from emotion2vec_app.distributed import batch_job  # noqa: E402
 
 SCORE_COLUMNS = [f"score_{e.key}" for e in EMOTIONS]
 CLI = shutil.which("emotion2vec-app", path=str(Path(sys.executable).parent))
-
-
-@pytest.fixture(scope="module")
-def cluster(isolated_cache):
-    """A local Ray with 2 CPUs; its workers inherit E2V_CACHE_DIR, so the demo model is
-    built once and shared."""
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +60,14 @@ def read_rows(output: Path) -> list[dict]:
 
 def config(**changes) -> batch_job.JobConfig:
     return batch_job.JobConfig(**{"model": "demo", "batch_size": 8, **changes})
+
+
+def test_actors_that_would_hold_every_cpu_are_refused_before_the_job_hangs(
+    cluster, corpus, tmp_path
+):
+    with pytest.raises(ValueError, match="leave less than one to read"):
+        batch_job.run([str(corpus)], tmp_path / "out", config(workers=2, cpus_per_worker=1.0))
+    assert not (tmp_path / "out").exists()
 
 
 def test_rows_equal_single_process_results(cluster, corpus, single_process, tmp_path):

@@ -20,7 +20,8 @@ import numpy as np
 
 from emotion2vec_app.audio import SourceInfo, Waveform, decode_audio
 from emotion2vec_app.batch import expand_inputs
-from emotion2vec_app.engine import AnalysisOptions, Engine
+from emotion2vec_app.distributed import load_engine
+from emotion2vec_app.engine import AnalysisOptions
 from emotion2vec_app.labels import EMOTIONS
 
 OUTPUT_FORMATS = ("parquet", "jsonl")
@@ -142,14 +143,7 @@ class Analyzer:
 
     def __init__(self, config: JobConfig) -> None:
         self.config = config
-        self.engine = Engine(
-            config.model,
-            hub=config.hub,
-            device=config.device,
-            dtype=config.dtype,
-            max_duration_s=config.max_duration_s,
-        )
-        self.engine.wait_ready(timeout=None)
+        self.engine = load_engine(config)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         rows = [
@@ -175,6 +169,18 @@ def _waveform(row: dict[str, Any]) -> Waveform:
     return Waveform(np.asarray(row["samples"], np.float32), SourceInfo(**info), warnings)
 
 
+def _check_room_to_read(config: JobConfig, cluster_cpus: float) -> None:
+    """Model actors that hold every CPU leave none for the read tasks: the job would hang."""
+    held = config.workers * config.cpus_per_worker
+    if held > cluster_cpus - 1:
+        raise ValueError(
+            f"{config.workers} model actors x {config.cpus_per_worker:g} CPU hold {held:g} of "
+            f"the cluster's {cluster_cpus:g} CPUs and leave less than one to read and decode "
+            "files, so the job could not start: use fewer --workers or a smaller "
+            "--cpus-per-worker (e.g. 0.5), or add nodes."
+        )
+
+
 def run(
     patterns: Iterable[str],
     output: Path,
@@ -195,6 +201,7 @@ def run(
     if not todo:
         return report
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    _check_room_to_read(config, ray.cluster_resources().get("CPU", 0.0))
     ds = ray.data.read_binary_files(todo, include_paths=True)
     ds = ds.map(decode_row, fn_kwargs={"max_duration_s": config.max_duration_s})
     ds = ds.map_batches(

@@ -1,0 +1,242 @@
+"""An engine whose model runs on a Ray Serve deployment (distributed/serve_app), over HTTP.
+
+`emotion2vec-app serve --backend URL` gives the WebUI this instead of a local Engine: decoding,
+run folders, the page and its API stay in this process; every forward pass is done by the
+cluster's replicas. Audio is decoded here once and sent as 16 kHz float32 WAV, which the
+server decodes bit for bit back to the same samples, so results equal a local engine's.
+Only httpx is needed here, not Ray.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeAlias
+
+import httpx
+import numpy as np
+import soundfile as sf
+
+from emotion2vec_app.analysis import AnalysisOptions, decode_for
+from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, TARGET_RATE, AudioError, Waveform
+from emotion2vec_app.engine import (
+    DEFAULT_WAIT_S,
+    Engine,
+    EngineState,
+    EngineStatus,
+    ModelLoadFailed,
+    ModelNotReady,
+    OutOfMemory,
+    Progress,
+)
+from emotion2vec_app.prediction_wire import ERROR_KIND_HEADER, from_payload
+from emotion2vec_app.results import Prediction
+
+STATUS_TIMEOUT_S = 5.0
+STATUS_CACHE_S = 1.0  # every open page polls; one GET a second is plenty
+POLL_S = 0.5
+IN_FLIGHT = 8  # requests a batch keeps open, so the deployment can batch and spread them
+ERRORS_BY_KIND = {
+    "OutOfMemory": OutOfMemory,
+    "ModelNotReady": ModelNotReady,
+    "ModelLoadFailed": ModelLoadFailed,
+}
+
+
+class RemoteEngine:
+    """What the WebUI needs of an Engine, answered by a Ray Serve deployment at `url`.
+
+    While the deployment cannot be reached the state is "loading" (its replicas may still be
+    loading the model) for up to `connect_timeout_s`, then "failed" until `retry()`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+        connect_timeout_s: float = 600.0,
+        request_timeout_s: float = 3600.0,
+        in_flight: int = IN_FLIGHT,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.max_duration_s = max_duration_s
+        self.connect_timeout_s = connect_timeout_s
+        self.in_flight = in_flight
+        self._http = httpx.Client(timeout=httpx.Timeout(request_timeout_s, connect=10.0))
+        self._lock = threading.Lock()
+        self._started_at = time.perf_counter()
+        self._cached: tuple[float, EngineStatus] | None = None
+
+    # The Engine's lifecycle: nothing loads here.
+    def start(self) -> None:
+        pass
+
+    def retry(self) -> bool:
+        with self._lock:
+            if self._cached is None or self._cached[1].state is not EngineState.FAILED:
+                return False
+            self._started_at, self._cached = time.perf_counter(), None
+        return True
+
+    def status(self) -> EngineStatus:
+        with self._lock:
+            now = time.perf_counter()
+            if self._cached is not None and now - self._cached[0] < STATUS_CACHE_S:
+                return self._cached[1]
+            if self._cached is not None and self._cached[1].state is EngineState.FAILED:
+                return self._cached[1]  # until retry()
+            status = self._fetch_status(now - self._started_at)
+            self._cached = (now, status)
+            return status
+
+    def _fetch_status(self, elapsed_s: float) -> EngineStatus:
+        try:
+            response = self._http.get(f"{self.url}/status", timeout=STATUS_TIMEOUT_S)
+            response.raise_for_status()
+            remote = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            timed_out = elapsed_s > self.connect_timeout_s
+            return EngineStatus(
+                state=EngineState.FAILED if timed_out else EngineState.LOADING,
+                model=f"Ray Serve at {self.url}",
+                demo=False,
+                device="remote",
+                dtype="-",
+                load_seconds=None,
+                elapsed_s=elapsed_s,
+                error=_unreachable(self.url, error) if timed_out else None,
+            )
+        return EngineStatus(
+            state=EngineState(remote["state"]),
+            model=remote["model"],
+            demo=bool(remote["demo"]),
+            device=f"{remote['device']} · Ray Serve {self.url}",
+            dtype=remote["dtype"],
+            load_seconds=remote["load_seconds"],
+            elapsed_s=elapsed_s,
+            error=remote["error"],
+        )
+
+    def wait_ready(self, timeout: float | None = DEFAULT_WAIT_S) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if status.state is EngineState.READY:
+                return
+            if status.state is EngineState.FAILED:
+                raise ModelLoadFailed(f"The model backend is not available: {status.error}")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ModelNotReady(
+                    f"The Ray Serve backend at {self.url} is not ready after {timeout:.0f} s; "
+                    "try again shortly."
+                )
+            time.sleep(POLL_S)
+
+    def batch_size(self, _model: None = None) -> int:
+        """Files a batch hands over at once: all in flight together."""
+        return self.in_flight
+
+    def decode(
+        self,
+        audio: str | Path | bytes | np.ndarray | Waveform,
+        options: AnalysisOptions,
+        *,
+        sample_rate: int | None = None,
+        name: str | None = None,
+    ) -> Waveform:
+        return decode_for(
+            audio, options, max_duration_s=self.max_duration_s, sample_rate=sample_rate, name=name
+        )
+
+    def analyze(
+        self,
+        audio: str | Path | bytes | np.ndarray | Waveform,
+        options: AnalysisOptions | None = None,
+        *,
+        sample_rate: int | None = None,
+        name: str | None = None,
+        timeout: float | None = DEFAULT_WAIT_S,
+        progress: Progress | None = None,
+    ) -> Prediction:
+        options = options or AnalysisOptions()
+        started = time.perf_counter()
+        waveform = self.decode(audio, options, sample_rate=sample_rate, name=name)
+        decode_s = time.perf_counter() - started
+        self.wait_ready(timeout)
+        if progress:
+            progress(0.0, f"Analysing on the Ray Serve backend ({waveform.duration_s:.0f} s)")
+        return self._remote(waveform, options, decode_s)
+
+    def analyze_batch(
+        self,
+        waveforms: Sequence[Waveform],
+        options: AnalysisOptions | None = None,
+        *,
+        decode_s: Sequence[float] | None = None,
+        timeout: float | None = DEFAULT_WAIT_S,
+        progress: Progress | None = None,
+    ) -> list[Prediction]:
+        """All at once, so the deployment's replicas and `serve.batch` share them out."""
+        options = options or AnalysisOptions()
+        decode_s = decode_s or [0.0] * len(waveforms)
+        self.wait_ready(timeout)
+        with ThreadPoolExecutor(max(1, min(self.in_flight, len(waveforms)))) as pool:
+            return list(pool.map(lambda w, s: self._remote(w, options, s), waveforms, decode_s))
+
+    def _remote(self, waveform: Waveform, options: AnalysisOptions, decode_s: float) -> Prediction:
+        buffer = io.BytesIO()
+        sf.write(buffer, waveform.samples, TARGET_RATE, subtype="FLOAT", format="WAV")
+        form = {
+            "granularity": options.granularity,
+            "extract_embedding": str(options.extract_embedding).lower(),
+            "segmentation": options.segmentation,
+            "smooth_s": str(options.smooth_s),
+        }
+        started = time.perf_counter()
+        try:
+            response = self._http.post(
+                f"{self.url}/analyze",
+                files={"audio": (f"{waveform.info.name}.wav", buffer.getvalue(), "audio/wav")},
+                data=form,
+            )
+        except httpx.HTTPError as error:
+            raise ModelNotReady(_unreachable(self.url, error)) from error
+        round_trip_ms = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise _remote_error(response)
+        payload = response.json()
+        server_ms = payload["result"]["timings_ms"]["total"]
+        return from_payload(
+            payload,
+            waveform,
+            {"decode": decode_s * 1000, "transfer": max(0.0, round_trip_ms - server_ms)},
+        )
+
+
+def _unreachable(url: str, error: Exception) -> str:
+    return (
+        f"The Ray Serve backend at {url} cannot be reached ({type(error).__name__}: {error}): "
+        "check that `emotion2vec-app ray-serve` is running there."
+    )
+
+
+def _remote_error(response: httpx.Response) -> Exception:
+    """The server's error as the exception a local engine would raise."""
+    try:
+        message = str(response.json()["detail"])
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:500]
+    kind = response.headers.get(ERROR_KIND_HEADER, "")
+    if kind in ERRORS_BY_KIND:
+        return ERRORS_BY_KIND[kind](message)
+    if response.status_code in (400, 413, 422):
+        return AudioError(message)
+    return RuntimeError(f"The Ray Serve backend answered {response.status_code}: {message}")
+
+
+AnyEngine: TypeAlias = "Engine | RemoteEngine"  # what the WebUI, its API and batches take

@@ -1,0 +1,100 @@
+"""RemoteEngine and the prediction wire format, without Ray: a Prediction survives the trip
+losslessly, server errors become the engine's own exceptions, and an unreachable backend is
+"loading" and then "failed" with its address."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import numpy as np
+import pytest
+
+from emotion2vec_app.audio import AudioError
+from emotion2vec_app.engine import AnalysisOptions, EngineState, ModelLoadFailed, OutOfMemory
+from emotion2vec_app.prediction_wire import ERROR_KIND_HEADER, from_payload, to_payload
+from emotion2vec_app.remote_engine import RemoteEngine, _remote_error
+
+CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port
+
+
+def round_trip(prediction):
+    payload = json.loads(json.dumps(to_payload(prediction)))  # as it crosses HTTP
+    return from_payload(payload, prediction.waveform)
+
+
+def without_timings(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "timings_ms"}
+
+
+def test_a_segmented_frame_prediction_survives_the_wire(engine, call):
+    path, _ = call
+    options = AnalysisOptions("frame", extract_embedding=True)
+    prediction = engine.analyze(path, options)
+    assert prediction.segments is not None and prediction.frames.offsets_s is not None
+    back = round_trip(prediction)
+    assert without_timings(back.to_json()) == without_timings(prediction.to_json())
+    np.testing.assert_array_equal(back.probs, prediction.probs)
+    np.testing.assert_array_equal(back.embedding, prediction.embedding)
+    np.testing.assert_array_equal(back.frames.probs, prediction.frames.probs)
+    np.testing.assert_array_equal(back.frames.start_s, prediction.frames.start_s)
+    np.testing.assert_array_equal(back.segments.probs, prediction.segments.probs)
+    np.testing.assert_array_equal(back.segments.start_s, prediction.segments.start_s)
+    assert back.emotions == prediction.emotions
+    assert back.timestamp.replace(microsecond=0) == prediction.timestamp.replace(microsecond=0)
+
+
+def test_an_utterance_prediction_has_no_optional_arrays(engine, clips):
+    prediction = engine.analyze(clips["wav"])
+    back = round_trip(prediction)
+    assert back.frames is None and back.segments is None and back.embedding is None
+    assert back.to_json()["scores"] == prediction.to_json()["scores"]
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "expected"),
+    [
+        (503, "OutOfMemory", OutOfMemory),
+        (503, "ModelLoadFailed", ModelLoadFailed),
+        (400, "AudioTooLong", AudioError),
+        (422, "", AudioError),
+        (413, "", AudioError),
+        (500, "", RuntimeError),
+    ],
+)
+def test_server_errors_become_the_engines_exceptions(status, kind, expected):
+    response = httpx.Response(
+        status, json={"detail": "what went wrong"}, headers={ERROR_KIND_HEADER: kind}
+    )
+    error = _remote_error(response)
+    assert type(error) is expected
+    assert "what went wrong" in str(error)
+
+
+def test_an_unreachable_backend_is_loading_then_failed_until_retried(clips):
+    patient = RemoteEngine(CLOSED, connect_timeout_s=600)
+    assert patient.status().state is EngineState.LOADING
+    assert patient.status().error is None
+    impatient = RemoteEngine(CLOSED, connect_timeout_s=0)
+    status = impatient.status()
+    assert status.state is EngineState.FAILED
+    assert CLOSED in status.error and "cannot be reached" in status.error
+    with pytest.raises(ModelLoadFailed, match="cannot be reached"):
+        impatient.analyze(clips["wav"], timeout=1)
+    assert impatient.retry() is True
+    assert patient.retry() is False  # only a failed backend is retried
+
+
+def test_bad_audio_is_refused_before_any_request(tmp_path):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really")
+    with pytest.raises(AudioError, match=r"broken\.wav"):
+        RemoteEngine(CLOSED, connect_timeout_s=0).analyze(broken)
+
+
+def test_serve_with_a_backend_refuses_a_model_of_its_own(capsys):
+    from emotion2vec_app.cli import main
+
+    assert main(["serve", "--backend", CLOSED, "--demo"]) == 2
+    error = capsys.readouterr().err
+    assert "choose the model (or --demo) with `emotion2vec-app ray-serve`" in error
