@@ -3,6 +3,7 @@
 #   ./run.sh [--demo] [OPTIONS]      start the WebUI on http://127.0.0.1:7860, warm it up
 #                                    (--demo: tiny random-weight model; --help: all options)
 #   ./run.sh predict FILE... [OPTS]  the CLI (emotion2vec-app predict --help)
+#   ./run.sh batch|ray-serve ...     on Ray (installs the optional extra first)
 #   ./run.sh test [PYTEST ARGS]      install test tools, then run the whole test suite
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
@@ -28,11 +29,11 @@ setup() {
   fi
 }
 
-# The tests also cover the optional Ray extra; the app itself never needs it.
+# The optional Ray extra: for `batch`, `ray-serve` and the tests; the WebUI never needs it.
 ensure_distributed() {
   local stamp=$VENV/.installed-distributed
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "Installing the optional Ray extra for its tests..."
+    echo "Installing the optional Ray extra (ray[data,serve])..."
     if ! $VENV/bin/python -m pip install -e ".[dev,distributed]" >> $VENV/install.log 2>&1; then
       tail -n 30 $VENV/install.log >&2
       echo "Installing .[distributed] failed; the full log is $VENV/install.log" >&2
@@ -100,6 +101,10 @@ case "${1:-}" in
     exec $VENV/bin/python -m pytest "$@"
     ;;
   predict)
+    exec $VENV/bin/emotion2vec-app "$@"
+    ;;
+  batch|ray-serve)
+    ensure_distributed
     exec $VENV/bin/emotion2vec-app "$@"
     ;;
   *)

@@ -50,8 +50,9 @@ ERRORS_BY_KIND = {
 class RemoteEngine:
     """What the WebUI needs of an Engine, answered by a Ray Serve deployment at `url`.
 
-    While the deployment cannot be reached the state is "loading" (its replicas may still be
-    loading the model) for up to `connect_timeout_s`, then "failed" until `retry()`.
+    While the deployment has never answered, the state is "loading" (its replicas may still be
+    loading the model) for up to `connect_timeout_s`, then "failed". Once it has answered, it
+    is "failed" while unreachable and "ready" again as soon as it answers.
     """
 
     def __init__(
@@ -71,16 +72,18 @@ class RemoteEngine:
         self._lock = threading.Lock()
         self._started_at = time.perf_counter()
         self._cached: tuple[float, EngineStatus] | None = None
+        self._reached = False
 
     # The Engine's lifecycle: nothing loads here.
     def start(self) -> None:
         pass
 
     def retry(self) -> bool:
+        """Give a backend that never answered another connect window; False if not failed."""
+        if self.status().state is not EngineState.FAILED:
+            return False
         with self._lock:
-            if self._cached is None or self._cached[1].state is not EngineState.FAILED:
-                return False
-            self._started_at, self._cached = time.perf_counter(), None
+            self._started_at, self._cached, self._reached = time.perf_counter(), None, False
         return True
 
     def status(self) -> EngineStatus:
@@ -88,8 +91,6 @@ class RemoteEngine:
             now = time.perf_counter()
             if self._cached is not None and now - self._cached[0] < STATUS_CACHE_S:
                 return self._cached[1]
-            if self._cached is not None and self._cached[1].state is EngineState.FAILED:
-                return self._cached[1]  # until retry()
             status = self._fetch_status(now - self._started_at)
             self._cached = (now, status)
             return status
@@ -99,8 +100,11 @@ class RemoteEngine:
             response = self._http.get(f"{self.url}/status", timeout=STATUS_TIMEOUT_S)
             response.raise_for_status()
             remote = response.json()
+            self._reached = True
         except (httpx.HTTPError, ValueError) as error:
-            timed_out = elapsed_s > self.connect_timeout_s
+            # Replicas may still be loading at first; a backend that answered before and
+            # stops answering has failed (until it answers again).
+            timed_out = self._reached or elapsed_s > self.connect_timeout_s
             return EngineStatus(
                 state=EngineState.FAILED if timed_out else EngineState.LOADING,
                 model=f"Ray Serve at {self.url}",

@@ -4,12 +4,16 @@ losslessly, server errors become the engine's own exceptions, and an unreachable
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 
 import httpx
 import numpy as np
 import pytest
+from server_harness import free_port
 
+from emotion2vec_app import remote_engine
 from emotion2vec_app.audio import AudioError
 from emotion2vec_app.engine import AnalysisOptions, EngineState, ModelLoadFailed, OutOfMemory
 from emotion2vec_app.prediction_wire import ERROR_KIND_HEADER, from_payload, to_payload
@@ -98,3 +102,53 @@ def test_serve_with_a_backend_refuses_a_model_of_its_own(capsys):
     assert main(["serve", "--backend", CLOSED, "--demo"]) == 2
     error = capsys.readouterr().err
     assert "choose the model (or --demo) with `emotion2vec-app ray-serve`" in error
+
+
+class FakeBackend:
+    """A stand-in for the deployment's GET /status, which can be stopped and started."""
+
+    STATUS = json.dumps(
+        {"status": "running", "model_loaded": True, "state": "ready", "model": "demo",
+         "demo": True, "device": "cpu", "dtype": "float32", "load_seconds": 1.0,
+         "elapsed_s": 1.0, "error": None}
+    ).encode()  # fmt: skip
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.httpd = None
+
+    def start(self) -> None:
+        status = self.STATUS
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(status)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_backend_that_drops_out_fails_and_recovers_without_a_retry(monkeypatch):
+    monkeypatch.setattr(remote_engine, "STATUS_CACHE_S", 0.0)
+    backend = FakeBackend()
+    remote = RemoteEngine(f"http://127.0.0.1:{backend.port}", connect_timeout_s=600)
+    assert remote.status().state is EngineState.LOADING  # not up yet: replicas loading
+    backend.start()
+    assert remote.status().state is EngineState.READY
+    assert remote.status().demo is True
+    backend.stop()
+    dropped = remote.status()
+    assert dropped.state is EngineState.FAILED and "cannot be reached" in dropped.error
+    backend.start()
+    assert remote.status().state is EngineState.READY
+    backend.stop()
