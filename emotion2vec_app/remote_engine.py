@@ -9,6 +9,7 @@ Only httpx is needed here, not Ray.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 import time
@@ -40,6 +41,7 @@ STATUS_TIMEOUT_S = 5.0
 STATUS_CACHE_S = 1.0  # every open page polls; one GET a second is plenty
 POLL_S = 0.5
 IN_FLIGHT = 8  # requests a batch keeps open, so the deployment can batch and spread them
+RETRY_DELAYS_S = (1.0, 3.0, 10.0)  # a replica's restart takes seconds (it loads the model)
 ERRORS_BY_KIND = {
     "OutOfMemory": OutOfMemory,
     "ModelNotReady": ModelNotReady,
@@ -201,18 +203,10 @@ class RemoteEngine:
             "segmentation": options.segmentation,
             "smooth_s": str(options.smooth_s),
         }
+        audio = (f"{waveform.info.name}.wav", buffer.getvalue(), "audio/wav")
         started = time.perf_counter()
-        try:
-            response = self._http.post(
-                f"{self.url}/analyze",
-                files={"audio": (f"{waveform.info.name}.wav", buffer.getvalue(), "audio/wav")},
-                data=form,
-            )
-        except httpx.HTTPError as error:
-            raise ModelNotReady(_unreachable(self.url, error)) from error
+        response = self._post_analyze(audio, form)
         round_trip_ms = (time.perf_counter() - started) * 1000
-        if response.status_code != 200:
-            raise _remote_error(response)
         payload = response.json()
         server_ms = payload["result"]["timings_ms"]["total"]
         return from_payload(
@@ -220,6 +214,38 @@ class RemoteEngine:
             waveform,
             {"decode": decode_s * 1000, "transfer": max(0.0, round_trip_ms - server_ms)},
         )
+
+    def _post_analyze(self, audio: tuple[str, bytes, str], form: dict[str, str]) -> httpx.Response:
+        """POST /analyze; an analysis has no side effects there, so a request lost with its
+        replica (killed, out of host memory, restarting) is sent again, after a pause."""
+        for delay in RETRY_DELAYS_S:
+            with contextlib.suppress(_Lost):
+                return self._post_once(audio, form)
+            time.sleep(delay)
+        try:
+            return self._post_once(audio, form)
+        except _Lost as lost:
+            raise lost.error from None
+
+    def _post_once(self, audio: tuple[str, bytes, str], form: dict[str, str]) -> httpx.Response:
+        try:
+            response = self._http.post(f"{self.url}/analyze", files={"audio": audio}, data=form)
+        except httpx.TransportError as error:
+            raise _Lost(ModelNotReady(_unreachable(self.url, error))) from error
+        if response.status_code == 200:
+            return response
+        error = _remote_error(response)
+        if response.status_code >= 500 and ERROR_KIND_HEADER not in response.headers:
+            raise _Lost(error)  # not an answer of the app's: the replica or proxy failed
+        raise error
+
+
+class _Lost(Exception):
+    """A request that never got the app's answer; `error` is what to raise if it stays lost."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _unreachable(url: str, error: Exception) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -39,3 +40,17 @@ def cluster(isolated_cache) -> Iterator[None]:
 
         serve.shutdown()
     ray.shutdown()
+
+
+def process_ids(*markers: bytes) -> list[int]:
+    """Processes whose command line holds every marker: Ray titles its workers, e.g.
+    "ray::MapWorker(MapBatches(Analyzer))" or "ray::ServeReplica:emotion2vec:Emotion2vec"."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            title = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if proc.name.isdigit() and all(marker in title for marker in markers):
+            pids.append(int(proc.name))
+    return pids

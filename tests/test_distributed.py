@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from clips import write_wav
-from ray_harness import require_ray
+from ray_harness import process_ids, require_ray
 
 from emotion2vec_app.audio import decode_audio
 from emotion2vec_app.engine import AnalysisOptions, Engine
@@ -117,19 +117,6 @@ def test_a_manifest_lists_the_inputs(cluster, corpus, tmp_path):
     assert (report.inputs, report.written) == (2, 2)
 
 
-def model_actor_pids() -> list[int]:
-    """Ray titles its actor processes "ray::MapWorker(MapBatches(Analyzer))..."."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            title = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if proc.name.isdigit() and b"MapWorker" in title and b"Analyzer" in title:
-            pids.append(int(proc.name))
-    return pids
-
-
 def test_a_worker_killed_mid_job_loses_nothing(cluster, corpus, single_process, tmp_path):
     """Ray restarts the model actor and retries its batches: every file is still written once."""
     killed: list[float] = []  # when
@@ -137,7 +124,7 @@ def test_a_worker_killed_mid_job_loses_nothing(cluster, corpus, single_process, 
     def kill_the_model_actor_once() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            pids = model_actor_pids()
+            pids = process_ids(b"MapWorker", b"Analyzer")
             if pids:
                 time.sleep(1.0)  # let it take a batch or two first
                 os.kill(pids[0], signal.SIGKILL)

@@ -5,8 +5,11 @@ gradio_client and in Chromium). Also `emotion2vec-app ray-serve` itself."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +19,7 @@ import numpy as np
 import pytest
 from browser_harness import analyze_clip, chromium, new_page, screenshot, wait_until_ready
 from gradio_client import handle_file
-from ray_harness import require_ray
+from ray_harness import process_ids, require_ray
 from server_harness import CLI, Client, free_port, running_server
 
 from emotion2vec_app.engine import AnalysisOptions, Engine
@@ -179,6 +182,27 @@ def test_remote_engine_gives_the_local_engines_predictions(service, local, clips
     waveforms = [local.decode(clips[f], AnalysisOptions()) for f in ("wav", "mp3", "flac")]
     batch = remote.analyze_batch(waveforms)
     for waveform, prediction in zip(waveforms, batch, strict=True):
+        np.testing.assert_allclose(prediction.probs, local.analyze(waveform).probs, atol=1e-5)
+
+
+def test_a_replica_killed_mid_batch_loses_no_request(service, local, clips):
+    """Serve restarts the replica; RemoteEngine sends the requests it lost again."""
+    waveforms = [local.decode(clips[f], AnalysisOptions()) for f in ("wav", "mp3", "ogg")] * 20
+    killed: list[float] = []
+
+    def kill_the_replica() -> None:
+        time.sleep(0.5)  # let it answer a few first
+        pids = process_ids(b"ServeReplica:emotion2vec:Emotion2vec")
+        os.kill(pids[0], signal.SIGKILL)
+        killed.append(time.monotonic())
+
+    killer = threading.Thread(target=kill_the_replica)
+    killer.start()
+    predictions = RemoteEngine(service, in_flight=4).analyze_batch(waveforms)
+    finished = time.monotonic()
+    killer.join()
+    assert killed and killed[0] < finished, "the replica was not killed while the batch ran"
+    for waveform, prediction in zip(waveforms, predictions, strict=True):
         np.testing.assert_allclose(prediction.probs, local.analyze(waveform).probs, atol=1e-5)
 
 
