@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import soundfile as sf
 
-from emotion2vec_app.analysis import AnalysisOptions, decode_for
+from emotion2vec_app.analysis import AnalysisOptions
 from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, TARGET_RATE, AudioError, Waveform
 from emotion2vec_app.engine import (
     DEFAULT_WAIT_S,
@@ -147,17 +147,8 @@ class RemoteEngine:
         """Files a batch hands over at once: all in flight together."""
         return self.in_flight
 
-    def decode(
-        self,
-        audio: str | Path | bytes | np.ndarray | Waveform,
-        options: AnalysisOptions,
-        *,
-        sample_rate: int | None = None,
-        name: str | None = None,
-    ) -> Waveform:
-        return decode_for(
-            audio, options, max_duration_s=self.max_duration_s, sample_rate=sample_rate, name=name
-        )
+    # The same decode and length check as a local engine's, with this engine's duration cap.
+    decode = Engine.decode
 
     def analyze(
         self,
