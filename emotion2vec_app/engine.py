@@ -97,6 +97,9 @@ class EngineStatus:
     load_seconds: float | None
     elapsed_s: float
     error: str | None
+    # The Ray Serve URL when the model runs there (RemoteEngine); the page words its states by
+    # it. Not in to_json: the /status contract is fixed, and `device` names the backend.
+    backend: str | None = None
 
     def to_json(self) -> dict:
         return {
@@ -113,6 +116,9 @@ class EngineStatus:
 
 class Engine:
     """Owns the model. Thread-safe; loads exactly once, in a background thread."""
+
+    # A loaded model stays loaded: the page stops watching the status once it is ready.
+    watch_after_ready = False
 
     def __init__(
         self,

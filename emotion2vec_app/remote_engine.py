@@ -57,6 +57,8 @@ class RemoteEngine:
     is "failed" while unreachable and "ready" again as soon as it answers.
     """
 
+    watch_after_ready = True  # so the page shows a backend that drops out, and its return
+
     def __init__(
         self,
         url: str,
@@ -116,6 +118,7 @@ class RemoteEngine:
                 load_seconds=None,
                 elapsed_s=elapsed_s,
                 error=_unreachable(self.url, error) if timed_out else None,
+                backend=self.url,
             )
         return EngineStatus(
             state=EngineState(remote["state"]),
@@ -126,6 +129,7 @@ class RemoteEngine:
             load_seconds=remote["load_seconds"],
             elapsed_s=elapsed_s,
             error=remote["error"],
+            backend=self.url,
         )
 
     def wait_ready(self, timeout: float | None = DEFAULT_WAIT_S) -> None:

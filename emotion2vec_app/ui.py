@@ -149,8 +149,11 @@ def build_ui(
                 render.status_html(engine, lang_code),
                 gr.update(value=t("analyze", lang_code), interactive=ready),
                 gr.update(value=t("analyze_all", lang_code), interactive=ready),
-                gr.Timer(active=state == "loading"),
-                gr.update(value=t("retry", lang_code), visible=state == "failed"),
+                gr.Timer(active=state == "loading" or engine.watch_after_ready),
+                gr.update(
+                    value=t("retry_backend" if status_now.backend else "retry", lang_code),
+                    visible=state == "failed",
+                ),
             )
 
         private: dict[str, Any] = {"api_visibility": "private", "queue": False}  # page chores

@@ -36,9 +36,11 @@ def status_html(engine: AnyEngine, lang: str) -> str:
         details += f" · {status.elapsed_s:.0f} s"
     elif status.load_seconds is not None:
         details += f" · {status.load_seconds:.1f} s"
-    body = f"<b>{t(STATE_KEYS[state], lang)}</b> — {details}"
+    remote = status.backend is not None
+    body = f"<b>{t(STATE_KEYS[state] + ('_backend' if remote else ''), lang)}</b> — {details}"
     if status.error:
-        body += f"<br>{html.escape(status.error)}<br>{t('failed_hint', lang)}"
+        hint = t("failed_hint_backend" if remote else "failed_hint", lang)
+        body += f"<br>{html.escape(status.error)}<br>{hint}"
     return f'<div class="e2v-status" data-state="{state}">{body}</div>'
 
 

@@ -47,8 +47,8 @@ TEXT: dict[str, dict[str, str]] = {
     "emotion_axis": {"en": "emotion", "zh": "情感"},
     "demo_banner": {
         "en": "⚠️ Demo model: random weights. These predictions are random and mean nothing. "
-        "Start without --demo to use emotion2vec+ large.",
-        "zh": "⚠️ 演示模型：随机权重，预测结果是随机的，没有任何意义。去掉 --demo 启动即可使用 emotion2vec+ large。",
+        "Start (or deploy with ray-serve) without --demo to use emotion2vec+ large.",
+        "zh": "⚠️ 演示模型：随机权重，预测结果是随机的，没有任何意义。去掉 --demo 启动（或用 ray-serve 部署）即可使用 emotion2vec+ large。",
     },
     "state_loading": {"en": "⏳ Loading model", "zh": "⏳ 模型加载中"},
     "state_ready": {"en": "✅ Model ready", "zh": "✅ 模型已就绪"},
@@ -58,6 +58,16 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "请根据上面的原因修复后重启；或使用 --demo 启动以试用。",
     },
     "retry": {"en": "🔄 Retry loading the model", "zh": "🔄 重新加载模型"},
+    # The same states when the model runs on a Ray Serve backend (serve --backend URL).
+    "retry_backend": {"en": "🔄 Check the backend again", "zh": "🔄 重新连接后端"},
+    "state_loading_backend": {"en": "⏳ Waiting for the model backend", "zh": "⏳ 等待模型后端"},
+    "state_ready_backend": {"en": "✅ Model backend ready", "zh": "✅ 模型后端已就绪"},
+    "state_failed_backend": {"en": "❌ Model backend not reachable", "zh": "❌ 无法连接模型后端"},
+    "failed_hint_backend": {
+        "en": "Analysis resumes by itself as soon as the backend answers again; Retry gives a "
+        "backend that never answered another 10 minutes.",
+        "zh": "后端恢复响应后即可自动继续分析；对从未响应的后端，点击重试可再等待 10 分钟。",
+    },
     "no_audio": {
         "en": "Upload or record audio first.",
         "zh": "请先上传或录制音频。",

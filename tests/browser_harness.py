@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,24 @@ def screenshot(page, name: str, folder: Path = ARTIFACTS) -> Path:
     path = folder / (name if name.endswith(".png") else f"{name}.png")
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def serve_ui(engine: Any, outputs: Path) -> tuple[Any, str]:
+    """The real Gradio app in this process (so a test can steer its engine); its URL."""
+    from server_harness import free_port
+
+    from emotion2vec_app.ui import CSS, build_ui
+
+    demo = build_ui(engine, outputs)
+    demo.queue()
+    _, url, _ = demo.launch(
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        css=CSS,
+        allowed_paths=[str(outputs)],
+    )
+    return demo, url
 
 
 def new_page(browser, locale: str = "en-US"):

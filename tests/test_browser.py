@@ -7,7 +7,6 @@ and see the page before the model is ready. Screenshots go to test-artifacts/bro
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,31 +19,12 @@ from browser_harness import (
     chromium,
     new_page,
     screenshot,
+    serve_ui,
     wait_until_ready,
 )
 
 from emotion2vec_app import loader
 from emotion2vec_app.engine import Engine
-from emotion2vec_app.ui import CSS, build_ui
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def serve(engine: Engine, outputs: Path) -> tuple[object, str]:
-    demo = build_ui(engine, outputs)
-    demo.queue()
-    _, url, _ = demo.launch(
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-        css=CSS,
-        allowed_paths=[str(outputs)],
-    )
-    return demo, url
 
 
 class HeldLoad:
@@ -73,7 +53,7 @@ def held_load() -> Iterator[HeldLoad]:
 def demo_server(held_load, tmp_path_factory) -> Iterator[tuple[Engine, str, Path]]:
     engine = Engine("demo")
     outputs = tmp_path_factory.mktemp("outputs")
-    demo, url = serve(engine, outputs)
+    demo, url = serve_ui(engine, outputs)
     yield engine, url, outputs
     demo.close()
 
@@ -180,7 +160,7 @@ def test_failed_model_shows_the_reason_then_retry_loads_it(
     held_load.release.set()
     target = tmp_path / "no-such-model"
     engine = Engine(str(target))
-    demo, url = serve(engine, tmp_path / "outputs")
+    demo, url = serve_ui(engine, tmp_path / "outputs")
     try:
         page = new_page(browser)
         page.goto(url)

@@ -11,6 +11,7 @@ import threading
 import httpx
 import numpy as np
 import pytest
+from browser_harness import chromium, new_page, screenshot, serve_ui, wait_until_ready
 from server_harness import free_port
 
 from emotion2vec_app import remote_engine
@@ -152,3 +153,29 @@ def test_a_backend_that_drops_out_fails_and_recovers_without_a_retry(monkeypatch
     backend.start()
     assert remote.status().state is EngineState.READY
     backend.stop()
+
+
+def test_the_page_shows_a_backend_drop_out_and_its_return(tmp_path):
+    """The page keeps watching a backend after ready: failed (Analyze disabled), then ready."""
+    backend = FakeBackend()
+    backend.start()
+    demo, url = serve_ui(RemoteEngine(f"http://127.0.0.1:{backend.port}"), tmp_path / "outputs")
+    try:
+        with chromium() as browser:
+            page = new_page(browser)
+            page.goto(url)
+            wait_until_ready(page)
+            assert "Ray Serve" in page.inner_text("#model-status")
+            assert page.is_visible("#demo-banner")
+            backend.stop()
+            page.wait_for_selector("#model-status [data-state=failed]")
+            assert "not reachable" in page.inner_text("#model-status")
+            assert "cannot be reached" in page.inner_text("#model-status")
+            assert page.is_disabled("#analyze")
+            assert "Check the backend again" in page.inner_text("#retry")
+            screenshot(page, "webui-backend-dropped")
+            backend.start()
+            wait_until_ready(page)
+    finally:
+        backend.stop()
+        demo.close()
