@@ -40,14 +40,13 @@ def engine_runner(args: argparse.Namespace):
     from emotion2vec_app.engine import Engine
 
     engine = Engine(args.model_dir, device=args.device, dtype=args.dtype, max_duration_s=None)
-    engine.wait_ready(timeout=None)
-    model = engine.wait_ready()
+    model = engine.loaded_model(timeout=None)
 
     def one(samples: np.ndarray) -> object:
         return engine.analyze(samples, sample_rate=RATE)
 
     def batch(clips: list[np.ndarray]) -> object:
-        from emotion2vec_app.batching import score_batch
+        from emotion2vec_app.model.padding import score_batch
 
         return score_batch(model, clips)
 

@@ -31,9 +31,9 @@ def main() -> None:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from emotion2vec_app import inference
-    from emotion2vec_app.loader import load_model, resolve_device
-    from emotion2vec_app.model_source import resolve_model
+    from emotion2vec_app.model import inference
+    from emotion2vec_app.model.loader import load_model, resolve_device
+    from emotion2vec_app.model.source import resolve_model
 
     model = load_model(
         resolve_model(str(build_model(args.work, args.quick))),

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from emotion2vec_app.audio import decode_audio
-from emotion2vec_app.inference import class_probabilities, extract_features
-from emotion2vec_app.loader import load_model
-from emotion2vec_app.model_source import validate_model_dir
+from emotion2vec_app.model.inference import class_probabilities, extract_features
+from emotion2vec_app.model.loader import load_model
+from emotion2vec_app.model.source import validate_model_dir
 
 SENTENCES = [
     "I can't believe you did that again, this is unacceptable.",

@@ -43,7 +43,7 @@ CLIP_SECONDS = 8.0
 EXAMPLE = ROOT / "emotion2vec_app" / "examples" / "en_happy_news.wav"
 REQUEST_TIMEOUT_S = 300.0
 SOAK_SAMPLES = 10  # RSS and latency are sampled after each tenth of the soak
-SERVER_CONCURRENCY, SERVER_QUEUE = 4, 64  # emotion2vec_app/ui.py, server.py
+SERVER_CONCURRENCY, SERVER_QUEUE = 4, 64  # emotion2vec_app/ui/page.py, ui/server.py
 
 
 def parse_args() -> argparse.Namespace:
@@ -66,7 +66,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def tiny_model(work: Path) -> Path:
-    from emotion2vec_app.synthetic import build_model_dir
+    from emotion2vec_app.model.synthetic import build_model_dir
 
     model_dir = work / "tiny-model"
     if not (model_dir / "model.pt").is_file():

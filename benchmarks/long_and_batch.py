@@ -75,7 +75,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def build_model(work: Path, quick: bool) -> Path:
-    from emotion2vec_app.synthetic import build_model_dir
+    from emotion2vec_app.model.synthetic import build_model_dir
 
     model_dir = work / ("tiny-model" if quick else "full-model")
     if not (model_dir / "model.pt").is_file():

@@ -108,7 +108,7 @@ def ui_cases(model_dir: Path, env: dict) -> dict:
 
 def build_models(work: Path, quick: bool) -> Path:
     sys.path.insert(0, str(ROOT))
-    from emotion2vec_app.synthetic import build_model_dir
+    from emotion2vec_app.model.synthetic import build_model_dir
 
     model_dir = work / ("tiny-model" if quick else "full-model")
     if not (model_dir / "model.pt").is_file():

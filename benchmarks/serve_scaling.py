@@ -98,7 +98,7 @@ def serve_case(
 ) -> dict:
     from emotion2vec_app.distributed.serve_app import BATCH_HEADER, REPLICA_HEADER, ServeConfig
     from emotion2vec_app.distributed.serve_app import deploy as deploy_app
-    from emotion2vec_app.prediction_wire import read_arrays
+    from emotion2vec_app.distributed.wire import read_arrays
 
     config = ServeConfig(model=str(model_dir), replicas=replicas, cpus_per_replica=cpus)
     started = time.perf_counter()

@@ -210,7 +210,7 @@ def _read_soundfile(
         _check_rate(f.samplerate, name)
         plausible = _size(target) * _MAX_FRAMES_PER_BYTE
         if f.frames <= plausible:  # a header length we can believe
-            _check_not_too_long(f.frames / f.samplerate, name, max_duration_s)  # no decoding
+            check_duration(f.frames / f.samplerate, name, max_duration_s)  # no decoding
         # In blocks, never one allocation sized by the header: a corrupt header can claim
         # hours, and some decoders then keep producing samples the file does not hold.
         limit = None if max_duration_s is None else max_duration_s * f.samplerate
@@ -248,7 +248,7 @@ def _read_av(
                 )
             _check_rate(stream.rate, name)
             if container.duration is not None:
-                _check_not_too_long(container.duration / av.time_base, name, max_duration_s)
+                check_duration(container.duration / av.time_base, name, max_duration_s)
             fmt = container.format.name
             fmt = "opus" if (fmt, stream.codec_context.name) == ("ogg", "opus") else fmt
             mono, channels = _decode_av(container, stream, name, max_duration_s, damaged)
@@ -330,7 +330,7 @@ def _check_rate(rate: float, name: str) -> None:
         )
 
 
-def _check_not_too_long(duration_s: float, name: str, max_duration_s: float | None) -> None:
+def check_duration(duration_s: float, name: str, max_duration_s: float | None) -> None:
     if max_duration_s is not None and duration_s > max_duration_s:
         raise _too_long(name, duration_s, max_duration_s)
 
@@ -411,7 +411,7 @@ def _finish(
             f"'{name}' is {info.duration_s:.3f} s long, shorter than the "
             f"{min_duration_s:g} s minimum: record or upload a longer clip."
         )
-    _check_not_too_long(info.duration_s, name, max_duration_s)
+    check_duration(info.duration_s, name, max_duration_s)
     samples = mono.samples()
     if not np.isfinite(samples).all():  # finite input can still overflow float32 on the way
         raise InvalidSamples(

@@ -7,27 +7,26 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from emotion2vec_app import batch, cli_ray, server, writers
+from emotion2vec_app import writers
 from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S
+from emotion2vec_app.distributed import cli as ray_cli
 from emotion2vec_app.engine import (
     DTYPE_CHOICES,
-    LONG_AUDIO_S,
-    SEGMENTATIONS,
-    AnalysisOptions,
+    AnalysisEngine,
     Engine,
     ModelLoadFailed,
     ModelNotReady,
 )
-from emotion2vec_app.model_source import DEFAULT_MODEL_ID, HUBS
+from emotion2vec_app.engine.many_files import analyze_many, as_inputs
+from emotion2vec_app.files import expand_inputs
+from emotion2vec_app.model.source import DEFAULT_MODEL_ID, HUBS
+from emotion2vec_app.options import LONG_AUDIO_S, SEGMENTATIONS, AnalysisOptions
 from emotion2vec_app.outputs import Retention, default_output_root, try_save_run
 from emotion2vec_app.results import GRANULARITIES, Prediction
-
-if TYPE_CHECKING:
-    from emotion2vec_app.remote_engine import RemoteEngine
+from emotion2vec_app.ui import server
 
 DEMO_NOTE = "Demo model: random weights. These predictions mean nothing."
 
@@ -88,7 +87,7 @@ def engine_from_args(args: argparse.Namespace, autostart: bool = True) -> Engine
     )
 
 
-def serve_engine(args: argparse.Namespace) -> Engine | RemoteEngine:
+def serve_engine(args: argparse.Namespace) -> AnalysisEngine:
     """The WebUI's engine: a local model, or a Ray Serve deployment's with --backend."""
     if args.backend is None:
         return engine_from_args(args, autostart=False)
@@ -97,7 +96,7 @@ def serve_engine(args: argparse.Namespace) -> Engine | RemoteEngine:
             "--backend serves the Ray Serve deployment's model: choose the model (or --demo) "
             "with `emotion2vec-app ray-serve`, not here"
         )
-    from emotion2vec_app.remote_engine import RemoteEngine
+    from emotion2vec_app.distributed.remote_engine import RemoteEngine
 
     return RemoteEngine(args.backend, max_duration_s=args.max_duration)
 
@@ -124,7 +123,7 @@ def predict(args: argparse.Namespace) -> int:
     if args.out is not None:
         writers.table_format(args.out, args.format)
     options = AnalysisOptions(args.granularity, args.embedding, args.smooth, args.segmentation)
-    files, problems = batch.expand_inputs(args.files)
+    files, problems = expand_inputs(args.files)
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     if not files:  # before the table is opened: a mistyped glob must not empty it
@@ -166,7 +165,7 @@ def _open_table(args: argparse.Namespace) -> writers.TableWriter | None:
 
 def _run_batch(
     args: argparse.Namespace,
-    engine: Engine,
+    engine: AnalysisEngine,
     files: list[Path],
     options: AnalysisOptions,
     table: writers.TableWriter | None,
@@ -176,11 +175,10 @@ def _run_batch(
     retention = retention_from_args(args)
     demo_noted = False
 
-    def on_segment(fraction: float, message: str) -> None:
-        bar.set_postfix_str(message)
+    def on_progress(fraction: float, message: str) -> None:
+        bar.set_postfix_str(message.split(" · ", 1)[-1])
 
-    inputs = batch.as_inputs(files)
-    for item in batch.analyze_many(engine, inputs, options, segment_progress=on_segment):
+    for item in analyze_many(engine, as_inputs(files), options, progress=on_progress):
         shown = str(item.path)
         bar.update(1)
         prediction = item.prediction
@@ -188,7 +186,7 @@ def _run_batch(
             failures += 1
             bar.write(f"Skipping {shown}: {item.error}", file=sys.stderr)
             if table is not None:
-                table.write(_table_record(table, shown, None, item.error))
+                table.write_file(writers.FileRecord(shown, None, item.error))
             continue
         if prediction.model.demo and not demo_noted:
             bar.write(DEMO_NOTE, file=sys.stderr)
@@ -198,21 +196,12 @@ def _run_batch(
         run = None if args.no_save else try_save_run(prediction, args.output_dir, retention)
         result = run.result if run else prediction.to_json()
         if table is not None:
-            table.write(_table_record(table, shown, result, None))
+            table.write_file(writers.FileRecord(shown, result))
         if args.json:
             bar.write(json.dumps(result, ensure_ascii=False), file=sys.stdout)
         elif not args.quiet:
             bar.write(summary_line(shown, prediction, run.path if run else None), file=sys.stdout)
     return failures
-
-
-def _table_record(
-    table: writers.TableWriter, file: str, result: dict | None, error: str | None
-) -> dict:
-    """CSV rows are flat; JSON Lines keep the whole result."""
-    if isinstance(table, writers.CsvWriter):
-        return writers.batch_record(file, result, error)
-    return {"file": file, **result} if result else {"file": file, "error": error}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         run=lambda args: server.serve(args, serve_engine(args), retention_from_args(args))
     )
 
-    cli_ray.add_commands(commands, add_model_options)
+    ray_cli.add_commands(commands, add_model_options)
 
     warmup_parser = commands.add_parser(
         "warmup", help="wait for a running server's model, then analyse an example clip"

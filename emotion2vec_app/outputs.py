@@ -29,6 +29,7 @@ from emotion2vec_app.writers import (
     BATCH_FIELDS,
     SCORE_COLUMNS,
     SEGMENT_FIELDS,
+    FileRecord,
     segment_records,
     write_table,
 )
@@ -174,11 +175,12 @@ def _save_segments(prediction: Prediction, path: Path) -> tuple[Path, Path]:
     return table, path / SEGMENTS_JSON
 
 
-def save_batch(root: Path, records: list[dict], runs: list[RunFolder]) -> tuple[Path, Path]:
+def save_batch(root: Path, records: list[FileRecord], runs: list[RunFolder]) -> tuple[Path, Path]:
     """A batch folder with the table of its files (CSV) and a ZIP of their run folders."""
     path = new_run_dir(root, "batch")
     table = path / BATCH_CSV
-    _write_atomic(table, lambda p: write_table(p, BATCH_FIELDS + SCORE_COLUMNS, records, "csv"))
+    rows = [record.row() for record in records]
+    _write_atomic(table, lambda p: write_table(p, BATCH_FIELDS + SCORE_COLUMNS, rows, "csv"))
     archive = path / BATCH_ZIP
     _write_atomic(archive, lambda p: _zip_runs(p, runs, table))
     return table, archive

@@ -1,4 +1,4 @@
-"""Tables of results as CSV and JSON Lines: one recording's segments, one row per batch file.
+"""Tables of results as CSV and JSON Lines: one recording's segments, one record per batch file.
 
 Flat records for CSV (one column per emotion score); JSON Lines keep the whole result. Both
 writers append, so an interrupted batch resumes where it stopped (`finished_files`).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,21 +52,41 @@ def segment_records(prediction: Prediction) -> list[dict[str, Any]]:
     ]
 
 
-def batch_record(file: str, result: dict[str, Any] | None, error: str | None) -> dict[str, Any]:
-    """A batch table row: the file, its result (or the error that skipped it)."""
-    if result is None:
-        return {"file": file, "error": error}
-    return {
-        "file": file,
-        "emotion": result["emotion"],
-        "emotion_zh": result["emotion_zh"],
-        "confidence": result["confidence"],
-        "duration_s": result["audio"]["duration_s"],
-        "segments": result["summary"]["segments"] if "summary" in result else "",
-        "run_dir": result.get("run_dir", ""),
-        "error": "",
-        **{f"score_{key}": p for key, p in result["scores"].items()},
-    }
+@dataclass(frozen=True)
+class FileRecord:
+    """One file of a batch, the one shape that every batch table is made of: CSV and JSON
+    Lines, the WebUI's table and /analyze_batch, and the Ray job's rows."""
+
+    file: str
+    result: dict[str, Any] | None  # result.json's dict (with run_dir once saved)
+    error: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        """Flat: BATCH_FIELDS and SCORE_COLUMNS; None where a failed file has no value."""
+        result = self.result
+        if result is None:
+            return {field: None for field in BATCH_FIELDS + SCORE_COLUMNS} | {
+                "file": self.file,
+                "error": self.error,
+            }
+        summary = result.get("summary")
+        return {
+            "file": self.file,
+            "emotion": result["emotion"],
+            "emotion_zh": result["emotion_zh"],
+            "confidence": result["confidence"],
+            "duration_s": result["audio"]["duration_s"],
+            "segments": summary["segments"] if summary else None,
+            "run_dir": result.get("run_dir"),
+            "error": None,
+            **{f"score_{e.key}": result["scores"].get(e.key) for e in EMOTIONS},
+        }
+
+    def document(self) -> dict[str, Any]:
+        """Whole: the file and its result, or the file and its error."""
+        if self.result is None:
+            return {"file": self.file, "error": self.error}
+        return {"file": self.file, **self.result}
 
 
 class TableWriter:
@@ -93,6 +114,10 @@ class TableWriter:
 
     def write(self, record: dict[str, Any]) -> None:
         raise NotImplementedError
+
+    def write_file(self, record: FileRecord) -> None:
+        """A batch file's record, in the shape this format keeps."""
+        self.write(record.document())
 
     def close(self) -> None:
         self._handle.close()
@@ -122,6 +147,9 @@ class CsvWriter(TableWriter):
     def write(self, record: dict[str, Any]) -> None:
         self._csv.writerow(record)
         self._handle.flush()
+
+    def write_file(self, record: FileRecord) -> None:
+        self.write(record.row())
 
 
 class JsonlWriter(TableWriter):
@@ -164,20 +192,33 @@ def write_table(
 
 
 def finished_files(path: Path, fmt: str | None = None) -> set[str]:
-    """Files a previous run of this table finished (errors excepted: they are retried)."""
-    if not path.exists():
+    """Files a previous run finished (errors excepted: they are retried), read from a table
+    (CSV or JSON Lines) or from a folder of part files (the Ray job's Parquet or JSON Lines).
+    """
+    if path.is_dir():
+        rows = [row for part in sorted(path.iterdir()) for row in _part_rows(part)]
+    elif path.exists():
+        rows = _table_rows(path, table_format(path, fmt))
+    else:
         return set()
+    return {row["file"] for row in rows if row.get("file") and not row.get("error")}
+
+
+def _table_rows(path: Path, fmt: str) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8", newline="") as handle:
-        if table_format(path, fmt) == "csv":
-            rows = list(csv.DictReader(handle))
-        else:
-            rows = [_json_line(line) for line in handle if line.strip()]
-    # A CSV row cut short by a killed run has missing (None) fields: not finished.
-    return {
-        row["file"]
-        for row in rows
-        if row.get("file") and not row.get("error") and None not in row.values()
-    }
+        if fmt == "csv":  # a row cut short by a killed run has missing (None) fields
+            return [row for row in csv.DictReader(handle) if None not in row.values()]
+        return [_json_line(line) for line in handle if line.strip()]
+
+
+def _part_rows(part: Path) -> list[dict[str, Any]]:
+    if part.suffix == ".parquet":
+        import pyarrow.parquet as pq  # comes with the Ray extra, which writes these parts
+
+        return pq.read_table(part, columns=["file", "error"]).to_pylist()
+    if part.suffix in (".json", ".jsonl"):
+        return _table_rows(part, "jsonl")
+    return []
 
 
 def _ends_mid_line(path: Path) -> bool:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from clips import CALL_PAUSES_S, CALL_SENTENCES, make_clip_set, missing_tools, speak_with_pauses
 
-from emotion2vec_app.engine import LONG_AUDIO_S
+from emotion2vec_app.options import LONG_AUDIO_S
 
 pytest_plugins = ["model_fixtures", "server_harness", "ray_harness"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from emotion2vec_app.engine import Engine
-from emotion2vec_app.synthetic import build_model_dir
+from emotion2vec_app.model.synthetic import build_model_dir
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -30,19 +30,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import oom_injection
 import pytest
 from clips import CALL_SENTENCES, write_wav
 
-from emotion2vec_app import batch
+from emotion2vec_app import AnalysisOptions, Engine
 from emotion2vec_app.audio import decode_audio
-from emotion2vec_app.engine import AnalysisOptions, Engine, OutOfMemory
+from emotion2vec_app.engine import many_files
+from emotion2vec_app.files import expand_inputs
 from emotion2vec_app.labels import EMOTIONS
 from emotion2vec_app.outputs import save_batch, save_run
 from emotion2vec_app.writers import (
     BATCH_FIELDS,
     SCORE_COLUMNS,
     SEGMENT_FIELDS,
-    batch_record,
+    FileRecord,
     finished_files,
     get_writer,
     table_format,
@@ -78,7 +80,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 def test_folders_are_searched_recursively_for_audio_of_any_suffix_case(tree):
-    files, problems = batch.expand_inputs([str(tree)])
+    files, problems = expand_inputs([str(tree)])
     assert files == [
         tree / "B.WAV", tree / "a.wav", tree / "sub/c.Flac",
         tree / "sub/deeper/d.mp3", tree / "sub/deeper/e.wav",
@@ -87,7 +89,7 @@ def test_folders_are_searched_recursively_for_audio_of_any_suffix_case(tree):
 
 
 def test_globs_are_recursive_and_keep_only_audio(tree):
-    files, problems = batch.expand_inputs([f"{tree}/**/*.wav", f"{tree}/*"])
+    files, problems = expand_inputs([f"{tree}/**/*.wav", f"{tree}/*"])
     # '**' spans any depth; '*' also matches notes.txt and the folder 'sub', neither audio.
     assert files == [tree / "a.wav", tree / "sub/deeper/e.wav", tree / "B.WAV"]
     assert problems == []
@@ -95,14 +97,14 @@ def test_globs_are_recursive_and_keep_only_audio(tree):
 
 def test_a_file_named_directly_is_kept_whatever_its_suffix(tree, tmp_path):
     odd = touch(tmp_path / "memo.audio")
-    files, problems = batch.expand_inputs([str(odd), str(tree / "notes.txt")])
+    files, problems = expand_inputs([str(odd), str(tree / "notes.txt")])
     assert files == [odd, tree / "notes.txt"]
     assert problems == []
 
 
 def test_each_file_is_listed_once_where_it_is_first_mentioned(tree, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    files, problems = batch.expand_inputs(
+    files, problems = expand_inputs(
         [
             "calls/sub/c.Flac",  # relative, before the folder that holds it
             str(tree),
@@ -127,7 +129,7 @@ def test_patterns_that_match_nothing_are_reported_in_order(tree, tmp_path):
         str(tmp_path / "empty"),
         f"{tree}/*.txt",  # matches notes.txt, which is not audio
     ]
-    files, problems = batch.expand_inputs(patterns)
+    files, problems = expand_inputs(patterns)
     assert files == [tree / "a.wav"]
     assert problems == [
         f"{patterns[0]}: not found",
@@ -159,7 +161,7 @@ def recordings(clips, call) -> list[Path]:
     ids=["utterance", "frame+embedding"],
 )
 def test_batch_outputs_match_single_file_outputs_file_by_file(engine, recordings, options):
-    items = list(batch.analyze_many(engine, batch.as_inputs(recordings), options))
+    items = list(many_files.analyze_many(engine, many_files.as_inputs(recordings), options))
     assert [(item.index, item.name, item.path, item.error) for item in items] == [
         (i, path.name, path, None) for i, path in enumerate(recordings)
     ]
@@ -189,9 +191,11 @@ def test_a_bad_file_is_an_item_with_its_reason_and_the_rest_go_on(engine, clips,
     empty.write_bytes(b"")
     gone = tmp_path / "gone.flac"  # listed, but not there when its turn comes
     paths = [clips["wav"], corrupt, clips["ogg"], empty, gone, clips["flac"]]
-    seen: list[tuple[int, int, str]] = []
+    seen: list[tuple[float, str]] = []
     items = list(
-        batch.analyze_many(engine, batch.as_inputs(paths), progress=lambda *args: seen.append(args))
+        many_files.analyze_many(
+            engine, many_files.as_inputs(paths), progress=lambda *args: seen.append(args)
+        )
     )
     assert [item.name for item in items] == [path.name for path in paths]
     assert items[1].error == (
@@ -205,7 +209,10 @@ def test_a_bad_file_is_an_item_with_its_reason_and_the_rest_go_on(engine, clips,
     for i in (0, 2, 5):
         assert items[i].error is None
         np.testing.assert_array_equal(items[i].prediction.probs, engine.analyze(paths[i]).probs)
-    assert seen == [(i + 1, len(paths), path.name) for i, path in enumerate(paths)]
+    total = len(paths)
+    assert seen == [
+        ((i + 1) / total, f"{i + 1}/{total} · {path.name}") for i, path in enumerate(paths)
+    ]
 
 
 def test_decoding_runs_ahead_on_a_worker_thread_but_not_unboundedly(engine, clips, monkeypatch):
@@ -217,12 +224,12 @@ def test_decoding_runs_ahead_on_a_worker_thread_but_not_unboundedly(engine, clip
         return real_decode(*args, **kwargs)
 
     monkeypatch.setattr(engine, "decode", spy)
-    inputs = batch.as_inputs([clips["wav"]] * 20)
-    items = batch.analyze_many(engine, inputs)
+    inputs = many_files.as_inputs([clips["wav"]] * 20)
+    items = many_files.analyze_many(engine, inputs)
     next(items)
-    group = engine.batch_size(engine.wait_ready())
+    group = engine.batch_size()
     # At the first result: the first group, the files decoded ahead, and the next group.
-    assert len(decoded) <= 2 * group + batch.DECODE_AHEAD < len(inputs)
+    assert len(decoded) <= 2 * group + many_files.DECODE_AHEAD < len(inputs)
     assert len(list(items)) == len(inputs) - 1
     assert len(decoded) == len(inputs)
     assert all(name.startswith("e2v-decode") for name in decoded)
@@ -261,7 +268,7 @@ def speech_slices(clips, tmp_path_factory) -> list[Path]:
 def forward_passes(engine: Engine) -> Iterator[list[tuple[int, ...]]]:
     """The (batch, samples) shape of each forward pass, seen by the conv feature encoder."""
     seen: list[tuple[int, ...]] = []
-    encoder = engine.wait_ready().network.modality_encoders["AUDIO"].local_encoder
+    encoder = engine.loaded_model().network.modality_encoders["AUDIO"].local_encoder
     handle = encoder.register_forward_pre_hook(
         lambda module, args: seen.append(tuple(args[0].shape))
     )
@@ -281,11 +288,11 @@ def width(*seconds: float) -> int:
     ids=["utterance", "frame"],
 )
 def test_padded_batches_match_one_at_a_time(engine, batched_engine, speech_slices, options):
-    inputs = batch.as_inputs(speech_slices)
+    inputs = many_files.as_inputs(speech_slices)
     with forward_passes(engine) as single_passes:
-        alone = list(batch.analyze_many(engine, inputs, options))
+        alone = list(many_files.analyze_many(engine, inputs, options))
     with forward_passes(batched_engine) as batched_passes:
-        together = list(batch.analyze_many(batched_engine, inputs, options))
+        together = list(many_files.analyze_many(batched_engine, inputs, options))
     assert [shape[0] for shape in single_passes] == [1] * len(inputs)
     # Input order makes groups of 4 and 2 files, each one forward pass padded to its longest.
     assert batched_passes == [(4, width(*SLICE_SECONDS[:4])), (2, width(*SLICE_SECONDS[4:]))]
@@ -310,7 +317,7 @@ def test_a_bad_file_spoils_none_of_its_batch(engine, batched_engine, speech_slic
     bad.write_text("this is text, not audio")
     paths = [*speech_slices[:2], bad, *speech_slices[2:]]
     with forward_passes(batched_engine) as passes:
-        items = list(batch.analyze_many(batched_engine, batch.as_inputs(paths)))
+        items = list(many_files.analyze_many(batched_engine, many_files.as_inputs(paths)))
     # Groups of four inputs: the first has three decoded files, the second the other three.
     assert [shape[0] for shape in passes] == [3, 3]
     assert [item.name for item in items] == [path.name for path in paths]
@@ -325,18 +332,10 @@ def test_a_bad_file_spoils_none_of_its_batch(engine, batched_engine, speech_slic
 
 
 def test_a_file_too_big_for_memory_fails_alone(batched_engine, speech_slices, monkeypatch):
-    """Out of memory even alone (a GPU too small for one clip): that file gets the reason,
-    and the files that shared its batch are analysed one by one."""
-    big = speech_slices[1]
-    real = batched_engine.analyze_batch
-
-    def no_room_for_big(waveforms, *args, **kwargs):
-        if any(w.info.name == big.name for w in waveforms):
-            raise OutOfMemory(f"The cuda:0 ran out of memory for this clip ({big.name}).")
-        return real(waveforms, *args, **kwargs)
-
-    monkeypatch.setattr(batched_engine, "analyze_batch", no_room_for_big)
-    items = list(batch.analyze_many(batched_engine, batch.as_inputs(speech_slices)))
+    """Out of memory even alone (a GPU too small for one clip): its padded pass is halved down
+    to that file, which gets the reason; the files that shared its pass are analysed."""
+    oom_injection.patch(monkeypatch, len(decode_audio(speech_slices[1]).samples))
+    items = list(many_files.analyze_many(batched_engine, many_files.as_inputs(speech_slices)))
     assert [item.name for item in items] == [path.name for path in speech_slices]
     assert items[1].prediction is None and "ran out of memory" in items[1].error
     assert all(item.prediction is not None for i, item in enumerate(items) if i != 1)
@@ -356,15 +355,17 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def as_csv_row(record: dict) -> dict[str, str]:
-    return {field: str(record.get(field, "")) for field in TABLE_FIELDS}
+    return {
+        field: "" if record.get(field) is None else str(record[field]) for field in TABLE_FIELDS
+    }
 
 
 def test_csv_table_round_trips(result, tmp_path):
     assert {f"score_{key}" for key in result["scores"]} == set(SCORE_COLUMNS)
     records = [
-        batch_record('calls/a, "quoted".wav', result, None),
-        batch_record("calls/é.mp3", None, "'é.mp3' is 95.0 s long, above the limit, trim it"),
-        batch_record("calls/b.wav", result, None),
+        FileRecord('calls/a, "quoted".wav', result, None).row(),
+        FileRecord("calls/é.mp3", None, "'é.mp3' is 95.0 s long, above the limit, trim it").row(),
+        FileRecord("calls/b.wav", result, None).row(),
     ]
     path = write_table(tmp_path / "results.csv", TABLE_FIELDS, records)
     rows = read_csv(path)
@@ -431,24 +432,26 @@ def test_a_csv_row_cut_short_is_not_finished_and_the_next_row_starts_clean(
     result, tmp_path, half_record, cut_before
 ):
     file, succeeded = half_record
-    cut = batch_record(file, result if succeeded else None, None if succeeded else "95 s long, no")
+    cut = FileRecord(
+        file, result if succeeded else None, None if succeeded else "95 s long, no"
+    ).row()
     line = csv_line(cut)
     half = line[: line.index(cut_before)]
     path = write_table(
-        tmp_path / "results.csv", TABLE_FIELDS, [batch_record("a.wav", result, None)]
+        tmp_path / "results.csv", TABLE_FIELDS, [FileRecord("a.wav", result, None).row()]
     )
     with path.open("a", encoding="utf-8", newline="") as handle:
         handle.write(half)  # a killed run's last words
     assert finished_files(path) == {"a.wav"}
 
     with get_writer(path, TABLE_FIELDS, append=True) as writer:
-        writer.write(batch_record("c.wav", result, None))
-        writer.write(batch_record("d.wav", None, "damaged, skipped"))
+        writer.write(FileRecord("c.wav", result, None).row())
+        writer.write(FileRecord("d.wav", None, "damaged, skipped").row())
     rows = read_csv(path)
     assert len(rows) == 4, "one header; the half row, however cut, ends on its own line"
-    assert rows[0] == as_csv_row(batch_record("a.wav", result, None))
-    assert rows[2] == as_csv_row(batch_record("c.wav", result, None))
-    assert rows[3] == as_csv_row(batch_record("d.wav", None, "damaged, skipped"))
+    assert rows[0] == as_csv_row(FileRecord("a.wav", result, None).row())
+    assert rows[2] == as_csv_row(FileRecord("c.wav", result, None).row())
+    assert rows[3] == as_csv_row(FileRecord("d.wav", None, "damaged, skipped").row())
     assert finished_files(path) == {"a.wav", "c.wav"}
 
 
@@ -483,8 +486,8 @@ def test_batch_zip_holds_the_table_and_every_run_folder(engine, clips, call, tmp
     paths = [clips["wav"], call[0]]
     options = AnalysisOptions(extract_embedding=True)
     runs = [save_run(engine.analyze(path, options), root) for path in paths]
-    records = [batch_record(p.name, run.result, None) for p, run in zip(paths, runs, strict=True)]
-    records.append(batch_record("bad.mp3", None, "'bad.mp3' is empty (0 bytes)"))
+    records = [FileRecord(p.name, run.result, None) for p, run in zip(paths, runs, strict=True)]
+    records.append(FileRecord("bad.mp3", None, "'bad.mp3' is empty (0 bytes)"))
     table, archive = save_batch(root, records, runs)
 
     assert table.parent == archive.parent

@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import oom_injection
 import pytest
 import torch
 
-from emotion2vec_app import batching, inference
+from emotion2vec_app import AnalysisOptions, Engine
 from emotion2vec_app.audio import decode_audio
-from emotion2vec_app.loader import LoadedModel
+from emotion2vec_app.engine import OutOfMemory
+from emotion2vec_app.engine.core import fit_in_memory, plan_batches
+from emotion2vec_app.model import inference
+from emotion2vec_app.model import padding as batching
+from emotion2vec_app.model.loader import LoadedModel
 
 RATE = 16000
 FEATURE_TOL = 2e-5  # measured max 4e-6 on 2-core x86 CPU, float32
@@ -21,7 +26,7 @@ EMBEDDING_TOL = 1e-5
 
 @pytest.fixture(scope="module")
 def model(engine) -> LoadedModel:
-    return engine.wait_ready()
+    return engine.loaded_model()
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +130,7 @@ def test_empty_batch(model) -> None:
 
 def test_plan_batches_groups_similar_lengths() -> None:
     lengths = [16000, 160000, 15000, 150000, 17000, 8000, 159000]
-    batches = batching.plan_batches(lengths, max_batch_size=2, max_padding_fraction=0.2)
+    batches = plan_batches(lengths, max_batch_size=2, max_padding_fraction=0.2)
     assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
     assert batches[0] == [1, 6]
     for batch in batches:
@@ -136,7 +141,7 @@ def test_plan_batches_groups_similar_lengths() -> None:
 
 def test_plan_batches_never_pads_beyond_the_limit() -> None:
     lengths = [100, 90, 80, 50, 49, 10]
-    batches = batching.plan_batches(lengths, max_batch_size=8, max_padding_fraction=0.25)
+    batches = plan_batches(lengths, max_batch_size=8, max_padding_fraction=0.25)
     # 100+90+80+50 is 20 % padding; adding 49 would make it 26 %, and 49 with 10 is 40 %.
     assert batches == [[0, 1, 2, 3], [4], [5]]
 
@@ -144,17 +149,50 @@ def test_plan_batches_never_pads_beyond_the_limit() -> None:
 def test_plan_batches_caps_the_padded_audio_of_one_pass() -> None:
     second = 16000
     lengths = [20 * second] * 4 + [5 * second] * 8
-    batches = batching.plan_batches(lengths, max_batch_size=16, max_batch_samples=40 * second)
+    batches = plan_batches(lengths, max_batch_size=16, max_batch_samples=40 * second)
     for batch in batches:
         assert len(batch) * max(lengths[i] for i in batch) <= 40 * second
     assert sorted(i for batch in batches for i in batch) == list(range(12))
     assert [len(b) for b in batches] == [2, 2, 8]
 
 
-def test_a_batch_that_runs_out_of_memory_is_split_until_it_fits(monkeypatch, model, mixed):
+@pytest.fixture(scope="module")
+def batched_engine(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """Padded passes of up to 6 clips, as on a GPU."""
+    engine = Engine(str(tiny_model_dir), cache_dir=tmp_path_factory.mktemp("c"), batch_size=6)
+    engine.wait_ready(timeout=120)
+    return engine
+
+
+def waveforms_of(engine: Engine, clips: list[np.ndarray]) -> list:
+    return [engine.decode(clip, sample_rate=RATE, name=f"clip{i}") for i, clip in enumerate(clips)]
+
+
+def test_fit_in_memory_halves_until_the_parts_fit() -> None:
+    def at_most_two(items: list[int]) -> list[int]:
+        if len(items) > 2:
+            raise OutOfMemory("too big")
+        return [i * 10 for i in items]
+
+    assert fit_in_memory(list(range(6)), at_most_two) == [0, 10, 20, 30, 40, 50]
+
+
+def test_fit_in_memory_fails_only_the_item_that_does_not_fit_alone() -> None:
+    def never_three(items: list[int]) -> list[int]:
+        if 3 in items:
+            raise OutOfMemory("3 does not fit")
+        return [i * 10 for i in items]
+
+    results = fit_in_memory(list(range(6)), never_three)
+    assert [r for i, r in enumerate(results) if i != 3] == [0, 10, 20, 40, 50]
+    assert isinstance(results[3], OutOfMemory)
+
+
+def test_a_batch_that_runs_out_of_memory_is_split_until_it_fits(monkeypatch, batched_engine, mixed):
     """As on a GPU whose memory holds two clips per pass: the results are still every clip's."""
-    clips = [*mixed, *mixed][:6]
-    expected = batching.score_batch(model, clips)
+    waveforms = waveforms_of(batched_engine, [*mixed, *mixed][:6])
+    options = AnalysisOptions()
+    expected = batched_engine.analyze_batch(waveforms, options)
     real = batching.extract_features_batch
     passes: list[int] = []
 
@@ -165,17 +203,27 @@ def test_a_batch_that_runs_out_of_memory_is_split_until_it_fits(monkeypatch, mod
         return real(model_, batch)
 
     monkeypatch.setattr(batching, "extract_features_batch", two_at_most)
-    scores = batching.score_batch(model, clips)
-    assert passes == [2, 2]  # 6 -> 3 + 3 -> (1 + 2) + (1 + 2); the ones take the single path
-    for got, want in zip(scores, expected, strict=True):
-        np.testing.assert_allclose(got.probs, want.probs, atol=1e-5)
+    outcomes = batched_engine.analyze_batch(waveforms, options)
+    assert passes and max(passes) == 2
+    for got, want in zip(outcomes, expected, strict=True):
+        np.testing.assert_allclose(got.prediction.probs, want.prediction.probs, atol=1e-5)
 
 
-def test_a_single_clip_that_does_not_fit_raises(monkeypatch, model, mixed):
+def test_a_clip_that_does_not_fit_alone_fails_alone(monkeypatch, batched_engine, mixed):
+    """A padded pass with the too-big clip fails, is halved down to that clip, and only its
+    input gets the OutOfMemory; the engine serves on."""
+    waveforms = waveforms_of(batched_engine, mixed)
+    oom_injection.patch(monkeypatch, len(mixed[2]))
+    outcomes = batched_engine.analyze_batch(waveforms, AnalysisOptions())
+    assert isinstance(outcomes[2].error, OutOfMemory)
+    assert "ran out of memory for this 2.9 s clip" in outcomes[2].reason
+    assert all(o.prediction is not None for i, o in enumerate(outcomes) if i != 2)
+
+
+def test_the_model_layer_raises_when_a_pass_does_not_fit(monkeypatch, model, mixed):
     def no_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
 
     monkeypatch.setattr(batching, "extract_features_batch", no_memory)
-    monkeypatch.setattr(batching, "score_clip", no_memory)
     with pytest.raises(torch.OutOfMemoryError):
         batching.score_batch(model, mixed[:2])

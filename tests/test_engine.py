@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from emotion2vec_app import inference, loader
 from emotion2vec_app.audio import AudioError, decode_audio
 from emotion2vec_app.engine import (
-    AnalysisOptions,
     Engine,
     EngineState,
     ModelLoadFailed,
     ModelNotReady,
     OutOfMemory,
 )
+from emotion2vec_app.model import inference, loader
+from emotion2vec_app.options import AnalysisOptions
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_frame_scores_are_the_head_applied_per_frame(engine, speech):
     prediction = engine.analyze(
         speech, AnalysisOptions("frame", extract_embedding=True), sample_rate=16000
     )
-    model = engine.wait_ready()
+    model = engine.loaded_model()
     with torch.inference_mode():
         logits = model.network.proj(torch.from_numpy(prediction.embedding))
     np.testing.assert_allclose(
@@ -223,7 +223,7 @@ def test_retry_after_the_cause_is_fixed(tiny_model_dir, tmp_path, speech):
 
 def test_out_of_memory_is_a_clear_error_and_the_next_request_works(engine, speech, monkeypatch):
     """Fault injection at the forward pass: a GPU cannot be filled up on this machine."""
-    real = inference.score_clip
+    real = inference.extract_features
     failed = []
 
     def fails_once(*args, **kwargs):
@@ -232,7 +232,7 @@ def test_out_of_memory_is_a_clear_error_and_the_next_request_works(engine, speec
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 6.00 GiB")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(inference, "score_clip", fails_once)
+    monkeypatch.setattr(inference, "extract_features", fails_once)
     with pytest.raises(OutOfMemory, match=r"ran out of memory for this \d+\.\d s clip"):
         engine.analyze(speech, sample_rate=16000)
     assert engine.analyze(speech, sample_rate=16000).probs.shape == (9,)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from emotion2vec_app.labels import EMOTIONS, emotion_for_token, read_labels
-from emotion2vec_app.synthetic import REFERENCE
+from emotion2vec_app.model.synthetic import REFERENCE
 
 
 def test_reference_tokens_map_to_the_nine_emotions_in_order():

@@ -9,13 +9,19 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from emotion2vec_app import loader
+from emotion2vec_app import AnalysisOptions, Engine
 from emotion2vec_app.audio import decode_audio
-from emotion2vec_app.engine import AnalysisOptions, Engine
-from emotion2vec_app.inference import class_probabilities, extract_features
-from emotion2vec_app.loader import DeviceError, WeightsError, cache_path, load_model, resolve_dtype
-from emotion2vec_app.model_source import validate_model_dir
-from emotion2vec_app.synthetic import build_model_dir
+from emotion2vec_app.model import loader
+from emotion2vec_app.model.inference import class_probabilities, extract_features
+from emotion2vec_app.model.loader import (
+    DeviceError,
+    WeightsError,
+    cache_path,
+    load_model,
+    resolve_dtype,
+)
+from emotion2vec_app.model.source import validate_model_dir
+from emotion2vec_app.model.synthetic import build_model_dir
 
 CPU = torch.device("cpu")
 
@@ -206,7 +212,7 @@ def test_nested_checkpoints_are_unwrapped(model_copy, tmp_path):
 def test_model_class_import_skips_the_funasr_package_walk():
     code = (
         "import sys\n"
-        "from emotion2vec_app.loader import import_emotion2vec_class\n"
+        "from emotion2vec_app.model.funasr_class import import_emotion2vec_class\n"
         "cls = import_emotion2vec_class()\n"
         "print(cls.__name__, 'funasr.auto.auto_model' in sys.modules,"
         " any(m.startswith('funasr.models.paraformer') for m in sys.modules))\n"

@@ -10,9 +10,11 @@ import pytest
 import torch
 from clips import CALL_SENTENCES, write_wav
 
-from emotion2vec_app import inference, segmentation
+from emotion2vec_app import AnalysisOptions, Engine
 from emotion2vec_app.audio import AudioTooLong, decode_audio
-from emotion2vec_app.engine import MAX_PASS_S, AnalysisOptions, Engine
+from emotion2vec_app.model import inference
+from emotion2vec_app.model import vad as segmentation
+from emotion2vec_app.options import MAX_PASS_S
 from emotion2vec_app.results import SEGMENT_COLUMNS
 
 SENTENCES = CALL_SENTENCES  # the sentences of the `call` fixture (conftest.py)
@@ -114,7 +116,7 @@ def test_each_segment_scores_exactly_as_if_analysed_alone(engine, call):
     options = AnalysisOptions(extract_embedding=True)
     prediction = engine.analyze(path, options)
     samples = prediction.waveform.samples
-    model = engine.wait_ready()
+    model = engine.loaded_model()
     assert prediction.embedding.shape == (len(prediction.segments), 64)
     for i, (start, end) in enumerate(
         zip(prediction.segments.start_s, prediction.segments.end_s, strict=True)
@@ -129,7 +131,7 @@ def test_the_model_gets_one_segment_at_a_time(engine, call):
     path, _ = call
     seen: list[tuple[int, ...]] = []
     # The conv feature encoder is the first module to see the samples.
-    conv_encoder = engine.wait_ready().network.modality_encoders["AUDIO"].local_encoder
+    conv_encoder = engine.loaded_model().network.modality_encoders["AUDIO"].local_encoder
     handle = conv_encoder.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append(tuple(args[0].shape)), with_kwargs=True
     )

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from emotion2vec_app import model_source
-from emotion2vec_app.model_source import (
+from emotion2vec_app.model import source as model_source
+from emotion2vec_app.model.source import (
     PROBE_TIMEOUT_S,
     HubUnreachable,
     ModelSourceError,

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import soundfile as sf
 
-from emotion2vec_app.engine import AnalysisOptions
+from emotion2vec_app import AnalysisOptions
 from emotion2vec_app.outputs import Retention, prune_runs, save_run, try_save_run
 
 RUN_NAME = re.compile(r"^outputs_\d{8}_\d{6}_[0-9a-f]{6}$")

@@ -11,11 +11,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import importlib.util
 import logging
 import os
-import sys
-import types
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,16 +23,12 @@ import torch
 import yaml
 
 from emotion2vec_app.labels import LabelSet, read_labels
-from emotion2vec_app.model_source import ModelDir, ModelError, cache_root
+from emotion2vec_app.model.funasr_class import import_emotion2vec_class
+from emotion2vec_app.model.source import ModelDir, ModelError, cache_root
 
 log = logging.getLogger("emotion2vec_app")
 
 CACHE_FORMAT = "e2v-safetensors-1"
-_MODEL_MODULE = "funasr.models.emotion2vec.model"
-_NOISY_MODULE = "funasr.utils.load_utils"
-# pydub (imported by FunASR's audio loaders, unused here) warns that ffmpeg is missing.
-warnings.filterwarnings("ignore", message="Couldn't find ffmpeg or avconv", category=RuntimeWarning)
-_STUB_PACKAGES = {"funasr": "", "funasr.models": "models", "funasr.utils": "utils"}
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -99,48 +92,6 @@ def quantize_int8(network: torch.nn.Module) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
         return quantize_dynamic(network, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
-
-
-def import_emotion2vec_class() -> type[torch.nn.Module]:
-    """Import only FunASR's emotion2vec module, skipping `funasr/__init__`'s 6-s walk."""
-    if _MODEL_MODULE not in sys.modules:
-        added = []
-        if "funasr" not in sys.modules:
-            spec = importlib.util.find_spec("funasr")
-            if spec is None or spec.origin is None:
-                raise ImportError("FunASR is not installed: pip install funasr")
-            root = Path(spec.origin).parent
-            for name, sub in _STUB_PACKAGES.items():
-                package = types.ModuleType(name)
-                package.__path__ = [str(root / sub)]
-                sys.modules[name] = package
-                added.append(name)
-        try:
-            if _NOISY_MODULE not in sys.modules:
-                _import_without_print(_NOISY_MODULE)
-            __import__(_MODEL_MODULE)
-        finally:
-            # Drop the stubs so a later `import funasr` runs the real package init.
-            for name in added:
-                sys.modules.pop(name, None)
-    return sys.modules[_MODEL_MODULE].Emotion2vec
-
-
-def _import_without_print(name: str) -> None:
-    """Import a module with `print` silenced in that module only.
-
-    funasr.utils.load_utils prints an ffmpeg install hint at import (the app never uses
-    its loaders). Swapping sys.stdout instead would mute every other thread meanwhile.
-    """
-    spec = importlib.util.find_spec(name)
-    module = importlib.util.module_from_spec(spec)
-    module.print = lambda *args, **kwargs: None
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
 
 
 @contextlib.contextmanager
@@ -326,7 +277,7 @@ def load_model(
     """
     from safetensors.torch import load_file
 
-    from emotion2vec_app.fast_attention import use_fused_attention
+    from emotion2vec_app.model.attention import use_fused_attention
 
     config = load_config(model_dir)
     labels = read_labels(model_dir.tokens_path)

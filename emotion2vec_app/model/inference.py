@@ -13,10 +13,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from emotion2vec_app.loader import LoadedModel
+from emotion2vec_app.model.loader import LoadedModel
 
 FRAME_HOP_S = 0.02  # the feature encoder's total stride is 320 samples at 16 kHz
 OutOfMemoryError = torch.OutOfMemoryError  # CUDA's, and what CPU allocators raise alike
+
+
+def torch_threads() -> int:
+    """The threads torch uses for one pass on CPU (Ray sets them from a worker's CPUs)."""
+    return torch.get_num_threads()
 
 
 def release_cached_memory(model: LoadedModel) -> None:

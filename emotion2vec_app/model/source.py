@@ -122,7 +122,7 @@ def validate_model_dir(path: Path, model_id: str | None = None, demo: bool = Fal
 
 def demo_model(cache: Path | None = None) -> ModelDir:
     """The tiny random-weight model, built once into the cache."""
-    from emotion2vec_app.synthetic import build_model_dir
+    from emotion2vec_app.model.synthetic import build_model_dir
 
     path = (cache or cache_root()) / "demo-model"
     if not (path / "model.pt").is_file():

@@ -28,16 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
-from emotion2vec_app.inference import (
-    ClipScores,
-    OutOfMemoryError,
-    release_cached_memory,
-    score_clip,
-    score_features,
-)
-from emotion2vec_app.loader import LoadedModel
-
-MAX_BATCH_SAMPLES = 16 * 15 * 16000  # padded audio in one pass: 16 clips of 15 s
+from emotion2vec_app.model.inference import ClipScores, score_clip, score_features
+from emotion2vec_app.model.loader import LoadedModel
 
 # The padded frames of the batch being fed in this context (thread, task); None elsewhere,
 # so a single-clip forward running beside a batch on another thread is left untouched.
@@ -138,56 +130,9 @@ def score_batch(
     """`inference.score_clip` for every clip, in order, from one forward pass.
 
     A batch of one takes the single-clip path itself: no padding, bit-identical results.
-    A batch that runs out of memory is split in halves until the parts fit; only a single
-    clip that does not fit raises OutOfMemoryError.
+    Raises OutOfMemoryError when the pass does not fit (the engine splits the batch).
     """
     options = {"frames": frames, "smooth_s": smooth_s, "embedding": embedding}
     if len(clips) == 1:
         return [score_clip(model, clips[0], **options)]
-    try:
-        features = extract_features_batch(model, clips)
-    except OutOfMemoryError:
-        release_cached_memory(model)
-        half = len(clips) // 2
-        return score_batch(model, clips[:half], **options) + score_batch(
-            model, clips[half:], **options
-        )
-    return [score_features(model, f, **options) for f in features]
-
-
-def plan_batches(
-    lengths: Sequence[int],
-    *,
-    max_batch_size: int = 16,
-    max_padding_fraction: float = 0.2,
-    max_batch_samples: int | None = MAX_BATCH_SAMPLES,
-) -> list[list[int]]:
-    """Indices of clips grouped into batches of similar length, longest first.
-
-    A batch costs its size times its longest clip (attention: times its square), so a short
-    clip next to a long one is mostly padding. Clips are sorted by length and a batch is
-    closed before padding would exceed `max_padding_fraction` of it, or its padded size
-    would exceed `max_batch_samples` (attention memory: 16 clips of 15 s hold ~1.2 GB of fp32
-    scores per layer; a longer clip goes alone). Callers put the results back in input order
-    with the indices.
-    """
-    if max_batch_size < 1:
-        raise ValueError("max_batch_size must be at least 1.")
-    batches: list[list[int]] = []
-    current: list[int] = []
-    total = 0
-    for index in sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True):
-        size = len(current) + 1
-        padded = size * lengths[current[0]] if current else 0
-        if current and (
-            size > max_batch_size
-            or total + lengths[index] < (1 - max_padding_fraction) * padded
-            or (max_batch_samples is not None and padded > max_batch_samples)
-        ):
-            batches.append(current)
-            current, total = [], 0
-        current.append(index)
-        total += lengths[index]
-    if current:
-        batches.append(current)
-    return batches
+    return [score_features(model, f, **options) for f in extract_features_batch(model, clips)]

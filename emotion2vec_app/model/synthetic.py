@@ -66,7 +66,7 @@ def tiny_config() -> dict[str, Any]:
 def _random_network(config: dict[str, Any], vocab_size: int, seed: int):
     import torch
 
-    from emotion2vec_app.loader import import_emotion2vec_class
+    from emotion2vec_app.model.funasr_class import import_emotion2vec_class
 
     torch.manual_seed(seed)
     network = import_emotion2vec_class()(model_conf=config["model_conf"], vocab_size=vocab_size)

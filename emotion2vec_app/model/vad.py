@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from emotion2vec_app.audio import TARGET_RATE
+from emotion2vec_app.progress import Progress
 
 log = logging.getLogger("emotion2vec_app")
 
@@ -28,8 +28,6 @@ VAD_THRESHOLD = 0.5
 MIN_SPEECH_MS = 250
 MIN_SILENCE_MS = 300  # a pause this long ends a sentence
 SPEECH_PAD_MS = 100
-
-Progress = Callable[[float], None]  # fraction done, 0..1
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,7 @@ class _SileroVad:
         def tick(percent: float) -> None:  # called per 32 ms window: pass on whole percents
             if progress and int(percent) > whole_percents[0]:
                 whole_percents[0] = int(percent)
-                progress(percent / 100)
+                progress(percent / 100, "Finding speech")
 
         with self._lock, torch.inference_mode():
             return self._speech_timestamps(
