@@ -20,15 +20,15 @@ from clips import write_wav
 from ray_harness import process_ids, require_ray
 
 from emotion2vec_app.audio import decode_audio
-from emotion2vec_app.engine import AnalysisOptions, Engine
-from emotion2vec_app.labels import EMOTIONS
+from emotion2vec_app.engine import Engine
+from emotion2vec_app.options import AnalysisOptions
+from emotion2vec_app.writers import SCORE_COLUMNS, FileRecord
 
 require_ray()  # before the imports that need the extra
 import ray  # noqa: E402
 
 from emotion2vec_app.distributed import batch_job  # noqa: E402
 
-SCORE_COLUMNS = [f"score_{e.key}" for e in EMOTIONS]
 CLI = shutil.which("emotion2vec-app", path=str(Path(sys.executable).parent))
 
 
@@ -77,13 +77,37 @@ def test_rows_equal_single_process_results(cluster, corpus, single_process, tmp_
     assert len(rows) == 51 and len({r["file"] for r in rows}) == 51
     for row in rows:
         if row["file"].endswith("broken.wav"):
-            assert "'broken.wav'" in row["error"] and row["emotion"] == ""
+            assert "'broken.wav'" in row["error"] and row["emotion"] is None
             continue
-        assert row["error"] == ""
+        assert row["error"] is None
         probs = np.array([row[c] for c in SCORE_COLUMNS])
         np.testing.assert_allclose(probs, single_process[row["file"]], atol=1e-6)
         result = json.loads(row["result"])
         assert result["emotion"] == row["emotion"] and result["model"]["demo"] is True
+
+
+def test_blocks_of_failed_files_keep_the_columns_and_types_of_the_others(corpus):
+    """Batch-table rows (FileRecord) plus the embedding and the result, typed by one schema:
+    a block whose files all failed is not all-null columns of no type."""
+    analyzer = batch_job.Analyzer(config(options=AnalysisOptions(extract_embedding=True)))
+
+    def block(*names: str) -> dict[str, np.ndarray]:
+        rows = [
+            batch_job.decode_row(
+                {"path": str(corpus / n), "bytes": (corpus / n).read_bytes()}, None
+            )
+            for n in names
+        ]
+        return {key: np.array([row[key] for row in rows], dtype=object) for key in rows[0]}
+
+    failed = analyzer(block("broken.wav"))
+    good = analyzer(block("clip-00.wav", "clip-01.wav"))
+    assert failed.schema == good.schema == batch_job.row_schema()
+    assert failed.column_names == [*FileRecord("", None).row(), "embedding", "result"]
+    (row,) = failed.to_pylist()
+    assert "'broken.wav'" in row["error"]
+    assert row["emotion"] is row["confidence"] is row["embedding"] is None and row["result"] == ""
+    assert all(len(r["embedding"]) == 64 and r["error"] is None for r in good.to_pylist())
 
 
 def test_resume_skips_finished_files_and_retries_failed_ones(cluster, corpus, tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+from collections.abc import Callable, Iterator
 
 import httpx
 import numpy as np
@@ -14,11 +15,12 @@ import pytest
 from browser_harness import chromium, new_page, screenshot, serve_ui, wait_until_ready
 from server_harness import free_port
 
-from emotion2vec_app import remote_engine
 from emotion2vec_app.audio import AudioError
-from emotion2vec_app.engine import AnalysisOptions, EngineState, ModelLoadFailed, OutOfMemory
-from emotion2vec_app.prediction_wire import ERROR_KIND_HEADER, from_payload, to_payload
-from emotion2vec_app.remote_engine import RemoteEngine, _remote_error
+from emotion2vec_app.distributed import remote_engine
+from emotion2vec_app.distributed.remote_engine import RemoteEngine, _remote_error
+from emotion2vec_app.distributed.wire import ERROR_KIND_HEADER, from_payload, to_payload
+from emotion2vec_app.engine import EngineState, ModelLoadFailed, ModelNotReady, OutOfMemory
+from emotion2vec_app.options import AnalysisOptions
 
 CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port
 
@@ -106,7 +108,8 @@ def test_serve_with_a_backend_refuses_a_model_of_its_own(capsys):
 
 
 class FakeBackend:
-    """A stand-in for the deployment's GET /status, which can be stopped and started."""
+    """A stand-in for the deployment's GET /status, which can be stopped and started, and
+    for POST /analyze: `answer(body)` gives the status, headers and JSON of each request."""
 
     STATUS = json.dumps(
         {"status": "running", "model_loaded": True, "state": "ready", "model": "demo",
@@ -114,19 +117,32 @@ class FakeBackend:
          "elapsed_s": 1.0, "error": None}
     ).encode()  # fmt: skip
 
-    def __init__(self) -> None:
+    def __init__(self, answer: Callable[[bytes], tuple[int, dict, dict]] | None = None) -> None:
         self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
         self.httpd = None
+        self.answer = answer
 
     def start(self) -> None:
-        status = self.STATUS
+        status, answer = self.STATUS, self.answer
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                self.send_response(200)
+                self.reply(200, {}, status)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                code, headers, content = answer(body)
+                self.reply(code, headers, json.dumps(content).encode())
+
+            def reply(self, code: int, headers: dict, content: bytes) -> None:
+                self.send_response(code)
                 self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(content)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(status)
+                self.wfile.write(content)
 
             def log_message(self, *args) -> None:
                 pass
@@ -139,10 +155,70 @@ class FakeBackend:
         self.httpd.server_close()
 
 
+@pytest.fixture
+def backend(engine, clips) -> Iterator[FakeBackend]:
+    """Answers every clip with a prediction, but a clip named huge* with the deployment's
+    out-of-memory error and one named unready* with its model-not-ready error."""
+    payload = to_payload(engine.analyze(clips["wav"]))
+
+    def answer(body: bytes) -> tuple[int, dict, dict]:
+        for name, kind in ((b"huge", "OutOfMemory"), (b"unready", "ModelNotReady")):
+            if b'filename="' + name in body:
+                return 503, {ERROR_KIND_HEADER: kind}, {"detail": f"{kind} for this clip"}
+        return 200, {}, payload
+
+    fake = FakeBackend(answer)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+def test_a_clip_the_backend_cannot_fit_fails_alone_and_the_others_are_answered(backend, clips):
+    remote = RemoteEngine(backend.url, in_flight=2)
+    waveforms = [remote.decode(clips["wav"], name=n) for n in ("a", "b", "huge", "c", "d")]
+    outcomes = remote.analyze_batch(waveforms, decode_s=[0.5] * 5)
+    assert [o.prediction is None for o in outcomes] == [False, False, True, False, False]
+    error = outcomes[2].error
+    assert isinstance(error, OutOfMemory) and str(error) == "OutOfMemory for this clip"
+    for waveform, outcome in zip(waveforms, outcomes, strict=True):
+        if outcome.prediction is not None:
+            assert outcome.prediction.waveform is waveform  # results stay in input order
+            timings = outcome.prediction.timings_ms
+            assert timings["decode"] == 500.0 and "transfer" in timings
+
+
+def test_a_backend_without_its_model_fails_the_whole_batch(backend, clips):
+    remote = RemoteEngine(backend.url)
+    waveforms = [remote.decode(clips["wav"], name=n) for n in ("a", "unready", "b")]
+    with pytest.raises(ModelNotReady, match="ModelNotReady for this clip"):
+        remote.analyze_batch(waveforms)
+
+
+def test_a_long_recording_is_one_request_with_its_progress(backend, call):
+    heard: list[str] = []
+    remote = RemoteEngine(backend.url)
+    prediction = remote.analyze(call[0], progress=lambda fraction, message: heard.append(message))
+    seconds = remote.decode(call[0]).duration_s
+    assert heard == [f"Analysing on the Ray Serve backend ({seconds:.0f} s)"]
+    assert prediction.waveform.info.name == "call.wav"
+
+
+def test_what_the_core_refuses_never_reaches_the_backend(clips):
+    """The length checks and decoding errors are the core's, here: no request is sent (to a
+    backend that cannot be reached, it would fail)."""
+    remote = RemoteEngine(CLOSED, connect_timeout_s=0)
+    long = remote.decode(np.zeros(61 * 16000, np.float32), sample_rate=16000, name="long")
+    outcomes = remote.analyze_batch(
+        [long, AudioError("'x.wav' could not be decoded")], AnalysisOptions(segmentation="off")
+    )
+    assert "'long' is 61.0 s long, above the 60 s" in outcomes[0].reason
+    assert outcomes[1].reason == "'x.wav' could not be decoded"
+
+
 def test_a_backend_that_drops_out_fails_and_recovers_without_a_retry(monkeypatch):
     monkeypatch.setattr(remote_engine, "STATUS_CACHE_S", 0.0)
     backend = FakeBackend()
-    remote = RemoteEngine(f"http://127.0.0.1:{backend.port}", connect_timeout_s=600)
+    remote = RemoteEngine(backend.url, connect_timeout_s=600)
     assert remote.status().state is EngineState.LOADING  # not up yet: replicas loading
     backend.start()
     assert remote.status().state is EngineState.READY

@@ -18,13 +18,16 @@ import httpx
 import numpy as np
 import pytest
 from browser_harness import analyze_clip, chromium, new_page, screenshot, wait_until_ready
+from clips import write_tone
 from gradio_client import handle_file
 from ray_harness import process_ids, require_ray
 from server_harness import CLI, Client, free_port, running_server
 
-from emotion2vec_app.engine import AnalysisOptions, Engine
-from emotion2vec_app.prediction_wire import read_arrays
-from emotion2vec_app.remote_engine import RemoteEngine
+from emotion2vec_app.audio import AudioTooLong, decode_audio
+from emotion2vec_app.distributed.remote_engine import RemoteEngine
+from emotion2vec_app.distributed.wire import ERROR_KIND_HEADER, read_arrays
+from emotion2vec_app.engine import Engine
+from emotion2vec_app.options import AnalysisOptions
 
 require_ray()  # before the imports that need the extra
 import ray  # noqa: E402
@@ -160,6 +163,16 @@ def test_bad_requests_get_specific_errors_and_the_service_serves_on(
     assert post(service, clips["wav"]).status_code == 200
 
 
+def test_a_too_long_recording_with_segmentation_off_gets_the_cores_refusal(service, tmp_path):
+    path = write_tone(tmp_path / "long.wav", 70.0)
+    with pytest.raises(AudioTooLong) as refusal:
+        AnalysisOptions(segmentation="off").check(decode_audio(path), None)
+    response = post(service, path, segmentation="off")
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"] == str(refusal.value)
+    assert response.headers[ERROR_KIND_HEADER] == "AudioTooLong"
+
+
 def test_a_request_without_audio_is_refused(service):
     response = httpx.post(f"{service}/analyze", data={"granularity": "utterance"}, timeout=30)
     assert response.status_code == 422
@@ -179,15 +192,15 @@ def test_remote_engine_gives_the_local_engines_predictions(service, local, clips
         np.testing.assert_array_equal(theirs.waveform.samples, mine.waveform.samples)
         assert theirs.audio == mine.audio  # the source's own format, rate and channels
         assert "transfer" in theirs.timings_ms
-    waveforms = [local.decode(clips[f], AnalysisOptions()) for f in ("wav", "mp3", "flac")]
+    waveforms = [local.decode(clips[f]) for f in ("wav", "mp3", "flac")]
     batch = remote.analyze_batch(waveforms)
-    for waveform, prediction in zip(waveforms, batch, strict=True):
-        np.testing.assert_allclose(prediction.probs, local.analyze(waveform).probs, atol=1e-5)
+    for waveform, outcome in zip(waveforms, batch, strict=True):
+        np.testing.assert_allclose(outcome.unwrap().probs, local.analyze(waveform).probs, atol=1e-5)
 
 
 def test_a_replica_killed_mid_batch_loses_no_request(service, local, clips):
     """Serve restarts the replica; RemoteEngine sends the requests it lost again."""
-    waveforms = [local.decode(clips[f], AnalysisOptions()) for f in ("wav", "mp3", "ogg")] * 20
+    waveforms = [local.decode(clips[f]) for f in ("wav", "mp3", "ogg")] * 20
     killed: list[float] = []
 
     def kill_the_replica() -> None:
@@ -198,12 +211,12 @@ def test_a_replica_killed_mid_batch_loses_no_request(service, local, clips):
 
     killer = threading.Thread(target=kill_the_replica)
     killer.start()
-    predictions = RemoteEngine(service, in_flight=4).analyze_batch(waveforms)
+    outcomes = RemoteEngine(service, in_flight=4).analyze_batch(waveforms)
     finished = time.monotonic()
     killer.join()
     assert killed and killed[0] < finished, "the replica was not killed while the batch ran"
-    for waveform, prediction in zip(waveforms, predictions, strict=True):
-        np.testing.assert_allclose(prediction.probs, local.analyze(waveform).probs, atol=1e-5)
+    for waveform, outcome in zip(waveforms, outcomes, strict=True):
+        np.testing.assert_allclose(outcome.unwrap().probs, local.analyze(waveform).probs, atol=1e-5)
 
 
 def test_serve_builds_an_autoscaling_deployment_that_adds_a_replica_under_load(

@@ -1,28 +1,41 @@
 """A corpus on a Ray cluster: read -> decode (CPU tasks) -> analyse (model actors) -> write.
 
 Every worker runs the same code as one process does: `decode_audio` in the decode tasks,
-`Engine.analyze_batch` in the actors, so a row equals the single-process result of its
-file. Ray Data restarts a dead actor and retries its tasks, so a lost worker loses nothing.
-Output rows are flat (one column per emotion score, the embedding as a list, the whole
-result as JSON), one part file per block; resuming skips files already in the output.
+the one analysis core (`Engine.analyze_batch`, with the same length limit) in the actors, so
+a row equals the single-process result of its file, refusals and failures included. Ray Data
+restarts a dead actor and retries its tasks, so a lost worker loses nothing. Output rows are
+a batch table's (`writers.FileRecord.row`) plus the embedding as a list and the whole result
+as JSON, one part file per block, typed alike whether a block's files failed or not; resuming
+skips files already in the output (`writers.finished_files`).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emotion2vec_app.audio import SourceInfo, Waveform, decode_audio
-from emotion2vec_app.batch import expand_inputs
+from emotion2vec_app.audio import (
+    DEFAULT_MAX_DURATION_S,
+    AudioError,
+    SourceInfo,
+    Waveform,
+    decode_audio,
+)
 from emotion2vec_app.distributed import load_engine
-from emotion2vec_app.engine import AnalysisOptions
-from emotion2vec_app.labels import EMOTIONS
+from emotion2vec_app.engine import Outcome
+from emotion2vec_app.files import expand_inputs
+from emotion2vec_app.options import AnalysisOptions
+from emotion2vec_app.writers import BATCH_FIELDS, SCORE_COLUMNS, FileRecord, finished_files
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 OUTPUT_FORMATS = ("parquet", "jsonl")
 MANIFEST_SUFFIXES = (".txt", ".lst", ".csv")
@@ -43,7 +56,7 @@ class JobConfig:
     cpus_per_worker: float = 1.0
     batch_size: int = 16  # files per actor call
     output_format: str = "parquet"
-    max_duration_s: float | None = 3 * 3600.0
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S  # decode tasks and actors alike
 
     def __post_init__(self) -> None:
         if self.output_format not in OUTPUT_FORMATS:
@@ -87,25 +100,6 @@ def collect_sources(patterns: Iterable[str]) -> tuple[list[str], list[str]]:
     return [str(f.resolve()) for f in files] + sources, problems
 
 
-def finished_files(output: Path, output_format: str) -> set[str]:
-    """Files the output already holds without an error (resume)."""
-    if not output.is_dir():
-        return set()
-    if output_format == "parquet":
-        import pyarrow.parquet as pq
-
-        parts = sorted(output.glob("*.parquet"))
-        rows = [r for p in parts for r in pq.read_table(p, columns=["file", "error"]).to_pylist()]
-    else:
-        rows = [
-            json.loads(line)
-            for p in sorted(output.glob("*.json*"))
-            for line in p.read_text(encoding="utf-8").splitlines()
-            if line.strip()
-        ]
-    return {row["file"] for row in rows if not row.get("error")}
-
-
 def _key(source: str) -> str:
     """Ray Data reports s3://bucket/key as bucket/key: compare sources without the scheme."""
     return source.split("://", 1)[-1]
@@ -114,27 +108,49 @@ def _key(source: str) -> str:
 def decode_row(row: dict[str, Any], max_duration_s: float | None) -> dict[str, Any]:
     """bytes -> 16 kHz samples, on a CPU task. A bad file becomes a row with its error."""
     path = row["path"]
+    started = time.perf_counter()
     try:
         waveform = decode_audio(row["bytes"], name=Path(path).name, max_duration_s=max_duration_s)
     except ValueError as error:  # AudioError: the message names the file and the fix
-        return {"file": path, "samples": np.zeros(0, np.float32), "info": "", "error": str(error)}
-    info = {**waveform.info.to_json(), "warnings": waveform.warnings}
-    return {"file": path, "samples": waveform.samples, "info": json.dumps(info), "error": ""}
-
-
-def result_row(file: str, result: dict | None, embedding: np.ndarray | None, error: str) -> dict:
-    """One output row: flat, typed the same whether the file succeeded or not."""
-    scores = (result or {}).get("scores", {})
+        samples, info, reason = np.zeros(0, np.float32), "", str(error)
+    else:
+        samples, reason = waveform.samples, ""
+        info = json.dumps({**waveform.info.to_json(), "warnings": waveform.warnings})
     return {
-        "file": file,
-        "emotion": result["emotion"] if result else "",
-        "confidence": float(result["confidence"]) if result else float("nan"),
-        "duration_s": float(result["audio"]["duration_s"]) if result else float("nan"),
-        "segments": int(result["summary"]["segments"]) if result and "summary" in result else 0,
-        **{f"score_{e.key}": float(scores.get(e.key, float("nan"))) for e in EMOTIONS},
-        "embedding": None if embedding is None else embedding.astype(np.float32).tolist(),
-        "result": json.dumps(result, ensure_ascii=False) if result else "",
-        "error": error,
+        "file": path,
+        "samples": samples,
+        "info": info,
+        "error": reason,
+        "decode_s": time.perf_counter() - started,
+    }
+
+
+def row_schema() -> pa.Schema:
+    """Every block's columns and types, so a block whose files all failed (all nulls) is
+    written with the same types as the others."""
+    import pyarrow as pa
+
+    numbers = {"confidence", "duration_s", *SCORE_COLUMNS}
+    columns = [
+        (
+            name,
+            pa.int64() if name == "segments" else pa.float64() if name in numbers else pa.string(),
+        )
+        for name in BATCH_FIELDS + SCORE_COLUMNS
+    ]
+    return pa.schema([*columns, ("embedding", pa.list_(pa.float32())), ("result", pa.string())])
+
+
+def output_row(file: str, outcome: Outcome) -> dict[str, Any]:
+    """A batch table's row of the file, its embedding (flat: its shape is in the result's
+    "embedding") and its whole result as JSON."""
+    prediction = outcome.prediction
+    result = None if prediction is None else prediction.to_json()
+    embedding = None if prediction is None else prediction.embedding
+    return {
+        **FileRecord(file, result, outcome.reason).row(),
+        "embedding": None if embedding is None else embedding.astype(np.float32).ravel().tolist(),
+        "result": "" if result is None else json.dumps(result, ensure_ascii=False),
     }
 
 
@@ -145,22 +161,18 @@ class Analyzer:
         self.config = config
         self.engine = load_engine(config)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
+        import pyarrow as pa
+
         rows = [
             dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)
         ]
-        good = [r for r in rows if not r["error"]]
-        waveforms = [_waveform(r) for r in good]
-        predictions = iter(self.engine.analyze_batch(waveforms, self.config.options))
-        out = []
-        for row in rows:
-            if row["error"]:
-                out.append(result_row(row["file"], None, None, str(row["error"])))
-                continue
-            prediction = next(predictions)
-            result = prediction.to_json()
-            out.append(result_row(row["file"], result, prediction.embedding, ""))
-        return {key: [row[key] for row in out] for key in out[0]} if out else {}
+        inputs = [AudioError(str(r["error"])) if r["error"] else _waveform(r) for r in rows]
+        outcomes = self.engine.analyze_batch(
+            inputs, self.config.options, decode_s=[float(r["decode_s"]) for r in rows]
+        )
+        out = [output_row(str(r["file"]), o) for r, o in zip(rows, outcomes, strict=True)]
+        return pa.Table.from_pylist(out, schema=row_schema())
 
 
 def _waveform(row: dict[str, Any]) -> Waveform:
@@ -195,7 +207,7 @@ def run(
     sources, problems = collect_sources(patterns)
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
-    done = {_key(f) for f in finished_files(output, config.output_format)} if resume else set()
+    done = {_key(f) for f in finished_files(output)} if resume else set()
     todo = [s for s in sources if _key(s) not in done]
     report = JobReport(len(sources), len(sources) - len(todo), 0, 0, output)
     if not todo:
@@ -218,7 +230,7 @@ def run(
         ds.write_parquet(str(output))
     else:
         ds.write_json(str(output))
-    written = {_key(f) for f in finished_files(output, config.output_format)}
+    written = {_key(f) for f in finished_files(output)}
     report.written = len({_key(s) for s in todo} & written)
     report.failed = len(todo) - report.written
     return report

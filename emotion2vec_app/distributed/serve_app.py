@@ -5,9 +5,11 @@
                     smooth_s -> {"result": result.json's dict, "labels", "arrays"}
 
 "arrays" is base64 of an .npz (embedding, frame and segment scores, unrounded; see
-prediction_wire), so a WebUI using this as its backend (`serve --backend URL`) shows and saves
+distributed.wire), so a WebUI using this as its backend (`serve --backend URL`) shows and saves
 exactly what a local engine would. Short clips of concurrent requests meet in `serve.batch` and
-share `Engine.analyze_batch` (padded passes on GPU); long recordings are segmented alone.
+share the one analysis core, `Engine.analyze_batch` (padded passes on GPU, the same length
+checks, an out-of-memory pass split down to the one clip that fails); long recordings are
+segmented alone.
 A replica takes traffic only once its model is loaded. Errors are {"detail": message} with
 400 (audio), 413 (upload size), 422 (options) or 503 (no memory, no model).
 """
@@ -16,6 +18,7 @@ A replica takes traffic only once its model is loaded. Errors are {"detail": mes
 import asyncio
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,15 +27,10 @@ from ray import serve
 
 from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, AudioError, Waveform
 from emotion2vec_app.distributed import load_engine
-from emotion2vec_app.engine import (
-    AnalysisOptions,
-    ModelLoadFailed,
-    ModelNotReady,
-    OutOfMemory,
-)
-from emotion2vec_app.model_source import DEFAULT_MODEL_ID
-from emotion2vec_app.prediction_wire import ERROR_KIND_HEADER, to_payload
-from emotion2vec_app.results import Prediction
+from emotion2vec_app.distributed.wire import ERROR_KIND_HEADER, to_payload
+from emotion2vec_app.engine import ModelLoadFailed, ModelNotReady, Outcome, OutOfMemory
+from emotion2vec_app.model.source import DEFAULT_MODEL_ID
+from emotion2vec_app.options import AnalysisOptions
 
 DEPLOYMENT_NAME = "Emotion2vec"
 APP_NAME = "emotion2vec"
@@ -144,7 +142,7 @@ class EmotionService:
 
     @api.get("/status")
     def status(self) -> dict[str, Any]:
-        import torch
+        from emotion2vec_app.model.inference import torch_threads  # loaded with the model
 
         engine = self.engine.status().to_json()
         return {
@@ -152,7 +150,7 @@ class EmotionService:
             "model_loaded": engine["state"] == "ready",
             **engine,
             "replica": self.replica,
-            "threads": torch.get_num_threads(),
+            "threads": torch_threads(),
             "batching": asdict(self.stats),
         }
 
@@ -179,15 +177,14 @@ class EmotionService:
             raise _too_large(self.config.max_upload_mb)
         try:
             waveform = await asyncio.to_thread(
-                self.engine.decode, data, options, name=audio.filename or "upload"
+                self.engine.decode, data, name=audio.filename or "upload"
             )
             batch_size = 1
             if options.segments(waveform.duration_s):  # long: segment by segment, alone
                 prediction = await asyncio.to_thread(self.engine.analyze, waveform, options)
-            else:
-                prediction, batch_size = await self._score((waveform, options))
-            if isinstance(prediction, Exception):
-                raise prediction
+            else:  # short, or refused by the core's length check: in a batch with others
+                outcome, batch_size = await self._score((waveform, options))
+                prediction = outcome.unwrap()
         except AudioError as error:
             raise _http_error(400, error) from error
         except BUSY as error:
@@ -199,43 +196,25 @@ class EmotionService:
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
     async def _score(
         self, requests: list[tuple[Waveform, AnalysisOptions]]
-    ) -> list[tuple[Prediction | Exception, int]]:
-        """Each request's prediction (or its error), and how many requests shared the batch."""
+    ) -> list[tuple[Outcome, int]]:
+        """Each request's Outcome, and how many requests shared the batch."""
         self.stats.record(len(requests))
-        results = await asyncio.to_thread(self._score_together, requests)
-        return [(result, len(requests)) for result in results]
+        outcomes = await asyncio.to_thread(self._score_together, requests)
+        return [(outcome, len(requests)) for outcome in outcomes]
 
     def _score_together(
-        self, requests: list[tuple[Waveform, AnalysisOptions]]
-    ) -> list[Prediction | Exception]:
-        """Requests with the same options share padded passes; a clip too big for memory
-        even alone fails alone."""
-        results: list[Prediction | Exception | None] = [None] * len(requests)
+        self, requests: Sequence[tuple[Waveform, AnalysisOptions]]
+    ) -> list[Outcome]:
+        """Requests with the same options go to the core together: they share padded passes,
+        and a clip that does not fit in memory even alone fails alone."""
         groups: dict[AnalysisOptions, list[int]] = defaultdict(list)
         for index, (_, options) in enumerate(requests):
             groups[options].append(index)
+        outcomes: dict[int, Outcome] = {}
         for options, indices in groups.items():
-            waveforms = [requests[i][0] for i in indices]
-            try:
-                predictions: list[Prediction | Exception] = list(
-                    self.engine.analyze_batch(waveforms, options)
-                )
-            except OutOfMemory as error:
-                predictions = [error] if len(indices) == 1 else self._one_by_one(waveforms, options)
-            for index, prediction in zip(indices, predictions, strict=True):
-                results[index] = prediction
-        return [r for r in results if r is not None]
-
-    def _one_by_one(
-        self, waveforms: list[Waveform], options: AnalysisOptions
-    ) -> list[Prediction | Exception]:
-        out: list[Prediction | Exception] = []
-        for waveform in waveforms:
-            try:
-                out += self.engine.analyze_batch([waveform], options)
-            except OutOfMemory as error:
-                out.append(error)
-        return out
+            results = self.engine.analyze_batch([requests[i][0] for i in indices], options)
+            outcomes.update(zip(indices, results, strict=True))
+        return [outcomes[i] for i in range(len(requests))]
 
 
 def build_app(config: ServeConfig) -> serve.Application:

@@ -15,18 +15,15 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import TypeAlias
 
 import httpx
-import numpy as np
 import soundfile as sf
 
-from emotion2vec_app.analysis import AnalysisOptions
 from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, TARGET_RATE, AudioError, Waveform
+from emotion2vec_app.distributed.wire import ERROR_KIND_HEADER, from_payload
 from emotion2vec_app.engine import (
     DEFAULT_WAIT_S,
-    Engine,
+    AnalysisCore,
     EngineState,
     EngineStatus,
     ModelLoadFailed,
@@ -34,7 +31,7 @@ from emotion2vec_app.engine import (
     OutOfMemory,
     Progress,
 )
-from emotion2vec_app.prediction_wire import ERROR_KIND_HEADER, from_payload
+from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.results import Prediction
 
 STATUS_TIMEOUT_S = 5.0
@@ -49,8 +46,11 @@ ERRORS_BY_KIND = {
 }
 
 
-class RemoteEngine:
-    """What the WebUI needs of an Engine, answered by a Ray Serve deployment at `url`.
+class RemoteEngine(AnalysisCore):
+    """An AnalysisEngine whose passes are answered by a Ray Serve deployment at `url`.
+
+    Decoding, the length checks and the outcome of every input are the one analysis core's,
+    here; each clip is one POST /analyze.
 
     While the deployment has never answered, the state is "loading" (its replicas may still be
     loading the model) for up to `connect_timeout_s`, then "failed". Once it has answered, it
@@ -68,6 +68,8 @@ class RemoteEngine:
         request_timeout_s: float = 3600.0,
         in_flight: int = IN_FLIGHT,
     ) -> None:
+        if in_flight < 1:
+            raise ValueError(f"in_flight must be at least 1, not {in_flight}")
         self.url = url.rstrip("/")
         self.max_duration_s = max_duration_s
         self.connect_timeout_s = connect_timeout_s
@@ -147,49 +149,42 @@ class RemoteEngine:
                 )
             time.sleep(POLL_S)
 
-    def batch_size(self, _model: None = None) -> int:
+    def batch_size(self) -> int:
         """Files a batch hands over at once: all in flight together."""
         return self.in_flight
 
-    # The same decode and length check as a local engine's, with this engine's duration cap.
-    decode = Engine.decode
+    def _plan(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Consecutive rounds of `in_flight` requests: grouping by length saves nothing over
+        HTTP, where each clip is its own request and the deployment batches them itself."""
+        count = len(lengths)
+        return [
+            list(range(i, min(i + self.in_flight, count))) for i in range(0, count, self.in_flight)
+        ]
 
-    def analyze(
-        self,
-        audio: str | Path | bytes | np.ndarray | Waveform,
-        options: AnalysisOptions | None = None,
-        *,
-        sample_rate: int | None = None,
-        name: str | None = None,
-        timeout: float | None = DEFAULT_WAIT_S,
-        progress: Progress | None = None,
-    ) -> Prediction:
-        options = options or AnalysisOptions()
-        started = time.perf_counter()
-        waveform = self.decode(audio, options, sample_rate=sample_rate, name=name)
-        decode_s = time.perf_counter() - started
-        self.wait_ready(timeout)
-        if progress:
-            progress(0.0, f"Analysing on the Ray Serve backend ({waveform.duration_s:.0f} s)")
-        return self._remote(waveform, options, decode_s)
-
-    def analyze_batch(
-        self,
-        waveforms: Sequence[Waveform],
-        options: AnalysisOptions | None = None,
-        *,
-        decode_s: Sequence[float] | None = None,
-        timeout: float | None = DEFAULT_WAIT_S,
-        progress: Progress | None = None,
-    ) -> list[Prediction]:
-        """All at once, so the deployment's replicas and `serve.batch` share them out."""
-        options = options or AnalysisOptions()
-        decode_s = decode_s or [0.0] * len(waveforms)
-        self.wait_ready(timeout)
+    def _score_clips(
+        self, waveforms: list[Waveform], options: AnalysisOptions
+    ) -> list[Prediction | Exception]:
+        """All at once, so the deployment's replicas and `serve.batch` share them out. A clip
+        the server refuses or cannot fit fails alone; a backend that stays away is raised."""
         with ThreadPoolExecutor(max(1, min(self.in_flight, len(waveforms)))) as pool:
-            return list(pool.map(lambda w, s: self._remote(w, options, s), waveforms, decode_s))
+            return list(pool.map(lambda w: self._remote_or_error(w, options), waveforms))
 
-    def _remote(self, waveform: Waveform, options: AnalysisOptions, decode_s: float) -> Prediction:
+    def _analyze_segmented(
+        self, waveform: Waveform, options: AnalysisOptions, progress: Progress
+    ) -> Prediction:
+        """One request: the replica segments the recording with the same options."""
+        progress(0.0, f"Analysing on the Ray Serve backend ({waveform.duration_s:.0f} s)")
+        return self._remote(waveform, options)
+
+    def _remote_or_error(
+        self, waveform: Waveform, options: AnalysisOptions
+    ) -> Prediction | Exception:
+        try:
+            return self._remote(waveform, options)
+        except (AudioError, OutOfMemory) as error:
+            return error
+
+    def _remote(self, waveform: Waveform, options: AnalysisOptions) -> Prediction:
         buffer = io.BytesIO()
         sf.write(buffer, waveform.samples, TARGET_RATE, subtype="FLOAT", format="WAV")
         form = {
@@ -204,11 +199,7 @@ class RemoteEngine:
         round_trip_ms = (time.perf_counter() - started) * 1000
         payload = response.json()
         server_ms = payload["result"]["timings_ms"]["total"]
-        return from_payload(
-            payload,
-            waveform,
-            {"decode": decode_s * 1000, "transfer": max(0.0, round_trip_ms - server_ms)},
-        )
+        return from_payload(payload, waveform, {"transfer": max(0.0, round_trip_ms - server_ms)})
 
     def _post_analyze(self, audio: tuple[str, bytes, str], form: dict[str, str]) -> httpx.Response:
         """POST /analyze; an analysis has no side effects there, so a request lost with its
@@ -262,6 +253,3 @@ def _remote_error(response: httpx.Response) -> Exception:
     if response.status_code in (400, 413, 422):
         return AudioError(message)
     return RuntimeError(f"The Ray Serve backend answered {response.status_code}: {message}")
-
-
-AnyEngine: TypeAlias = "Engine | RemoteEngine"  # what the WebUI, its API and batches take

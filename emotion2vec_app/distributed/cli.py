@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emotion2vec_app.engine import SEGMENTATIONS, AnalysisOptions
+from emotion2vec_app.options import SEGMENTATIONS, AnalysisOptions
 from emotion2vec_app.results import GRANULARITIES
 
 SERVE_PORT = 8000
