@@ -56,7 +56,7 @@ def serve_ui(engine: Any, outputs: Path) -> tuple[Any, str]:
     """The real Gradio app in this process (so a test can steer its engine); its URL."""
     from server_harness import free_port
 
-    from emotion2vec_app.ui import CSS, build_ui
+    from emotion2vec_app.ui.page import CSS, build_ui
 
     demo = build_ui(engine, outputs)
     demo.queue()
@@ -70,11 +70,15 @@ def serve_ui(engine: Any, outputs: Path) -> tuple[Any, str]:
     return demo, url
 
 
-def new_page(browser, locale: str = "en-US"):
+DESKTOP = {"width": 1400, "height": 1000}
+PHONE = {"width": 390, "height": 844}  # an iPhone 12-15's CSS pixels
+
+
+def new_page(browser, locale: str = "en-US", viewport: dict[str, int] = DESKTOP):
     context = browser.new_context(
         locale=locale,
         accept_downloads=True,
-        viewport={"width": 1400, "height": 1000},
+        viewport=viewport,
         permissions=["microphone"],
     )
     page = context.new_page()
@@ -84,7 +88,8 @@ def new_page(browser, locale: str = "en-US"):
 
 def wait_until_ready(page) -> None:
     page.wait_for_selector("#model-status [data-state=ready]")
-    page.wait_for_function("!document.querySelector('#analyze').disabled")
+    # A model that is ready already shows in the first render, maybe before the button does.
+    page.wait_for_function("document.querySelector('#analyze')?.disabled === false")
 
 
 def analyze_clip(page, clip: Path) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from browser_harness import (
     ARTIFACTS,
+    PHONE,
     analyze_clip,
     chromium,
     new_page,
@@ -23,8 +24,8 @@ from browser_harness import (
     wait_until_ready,
 )
 
-from emotion2vec_app import loader
 from emotion2vec_app.engine import Engine
+from emotion2vec_app.model import loader
 
 
 class HeldLoad:
@@ -151,6 +152,24 @@ def test_chinese_browser_gets_chinese_and_can_switch(demo_server, held_load, bro
     page.wait_for_function("document.querySelector('#analyze').innerText.includes('Analyze')")
     assert "Speech Emotion Recognition" in page.inner_text("body")
     assert "Model ready" in page.inner_text("#model-status")
+    page.context.close()
+
+
+@pytest.mark.parametrize(("locale", "analyze"), [("en-US", "Analyze"), ("zh-CN", "开始分析")])
+def test_phone_width_result(demo_server, held_load, browser, clips, locale, analyze):
+    held_load.release.set()
+    _, url, _ = demo_server
+    page = new_page(browser, locale=locale, viewport=PHONE)
+    page.goto(url)
+    wait_until_ready(page)
+    page.wait_for_function(
+        "text => document.querySelector('#analyze').innerText.includes(text)", arg=analyze
+    )
+    assert analyze_clip(page, clips["wav"])
+    page.wait_for_selector("#score-bars canvas, #score-bars svg")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], "nothing runs off the side of a phone"
+    screenshot(page, f"07-phone-{locale[:2]}")
     page.context.close()
 
 

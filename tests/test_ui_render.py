@@ -12,7 +12,7 @@ import pytest
 
 from emotion2vec_app.labels import EMOTIONS, emotion_for_token
 from emotion2vec_app.results import SegmentTimeline
-from emotion2vec_app.ui_render import (
+from emotion2vec_app.ui.render import (
     batch_frame,
     clock,
     segment_frame,
@@ -20,7 +20,7 @@ from emotion2vec_app.ui_render import (
     segment_timeline_frame,
     summary_markdown,
 )
-from emotion2vec_app.ui_text import t
+from emotion2vec_app.ui.text import t
 
 KEYS = [e.key for e in EMOTIONS]
 BY_KEY = {e.key: e for e in EMOTIONS}

@@ -9,22 +9,20 @@ import argparse
 import sys
 import threading
 import time
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emotion2vec_app.outputs import Retention
+from emotion2vec_app.ui.examples import EXAMPLE_FOR_WARMUP, EXAMPLES
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from emotion2vec_app.remote_engine import AnyEngine
+    from emotion2vec_app.engine import AnalysisEngine
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 QUEUE_MAX_SIZE = 64
-EXAMPLES = resources.files("emotion2vec_app") / "examples"
-EXAMPLE_FOR_WARMUP = "en_happy_news.wav"
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +59,7 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def add_health_route(app: FastAPI, engine: AnyEngine) -> None:
+def add_health_route(app: FastAPI, engine: AnalysisEngine) -> None:
     """Plain `GET /status` for load balancers and scripts; no Gradio client needed."""
     from fastapi.routing import APIRoute
 
@@ -72,9 +70,11 @@ def add_health_route(app: FastAPI, engine: AnyEngine) -> None:
     app.router.routes.insert(0, APIRoute("/status", health, methods=["GET"]))
 
 
-def serve(args: argparse.Namespace, engine: AnyEngine, retention: Retention | None = None) -> int:
+def serve(
+    args: argparse.Namespace, engine: AnalysisEngine, retention: Retention | None = None
+) -> int:
     """Serve the WebUI first, then load the model in the engine's thread."""
-    from emotion2vec_app.ui import CSS, build_ui
+    from emotion2vec_app.ui.page import CSS, build_ui
 
     auth = parse_auth(args.auth)
     host = "0.0.0.0" if args.listen else args.host
@@ -100,18 +100,7 @@ def serve(args: argparse.Namespace, engine: AnyEngine, retention: Retention | No
     # Loading only now keeps torch's import from competing with gradio's for the GIL:
     # the page answers ~1.8 s sooner and the model is ready as soon as before.
     engine.start()
-    print(f"emotion2vec WebUI: {local_url}")
-    if host == "0.0.0.0":
-        print(f"Listening on all interfaces: http://<this machine's address>:{args.port}/")
-    if args.share:
-        if share_url:
-            print(f"Public link: {share_url}")
-        else:
-            print(
-                "Share link could not be created (no internet, or the gradio.live tunnel "
-                "is blocked); the local server keeps serving.",
-                file=sys.stderr,
-            )
+    _announce(args, host, local_url, share_url)
     threading.Thread(target=_report_load, args=(engine,), daemon=True).start()
     try:
         demo.block_thread()
@@ -122,7 +111,24 @@ def serve(args: argparse.Namespace, engine: AnyEngine, retention: Retention | No
     return 0
 
 
-def _report_load(engine: AnyEngine) -> None:
+def _announce(args: argparse.Namespace, host: str, local_url: str, share_url: str | None) -> None:
+    """Where the WebUI can be reached."""
+    print(f"emotion2vec WebUI: {local_url}")
+    if host == "0.0.0.0":
+        print(f"Listening on all interfaces: http://<this machine's address>:{args.port}/")
+    if not args.share:
+        return
+    if share_url:
+        print(f"Public link: {share_url}")
+    else:
+        print(
+            "Share link could not be created (no internet, or the gradio.live tunnel "
+            "is blocked); the local server keeps serving.",
+            file=sys.stderr,
+        )
+
+
+def _report_load(engine: AnalysisEngine) -> None:
     """Say in the console how the load ended; the page shows it too."""
     try:
         engine.wait_ready(timeout=None)

@@ -13,10 +13,10 @@ import pandas as pd
 from emotion2vec_app.labels import EMOTIONS, Emotion, emotion_for_token
 from emotion2vec_app.outputs import RunFolder
 from emotion2vec_app.results import Prediction, SegmentTimeline
-from emotion2vec_app.ui_text import LANGUAGES, STATE_KEYS, t
+from emotion2vec_app.ui.text import LANGUAGES, STATE_KEYS, t
 
 if TYPE_CHECKING:
-    from emotion2vec_app.remote_engine import AnyEngine
+    from emotion2vec_app.engine import AnalysisEngine
 
 TIMELINE_POINTS = 600  # per emotion: enough for the eye, light for the browser
 
@@ -28,7 +28,7 @@ def emotion_label(emotion: Emotion, lang: str) -> str:
 COLOUR_MAP = {emotion_label(e, lang): e.colour for e in EMOTIONS for lang in LANGUAGES}
 
 
-def status_html(engine: AnyEngine, lang: str) -> str:
+def status_html(engine: AnalysisEngine, lang: str) -> str:
     status = engine.status()
     state = status.state.value
     details = f"{status.model} · {status.device} · {status.dtype}"

@@ -14,22 +14,22 @@ from typing import TYPE_CHECKING, Any, Literal
 import gradio as gr
 from gradio.data_classes import FileData
 
-from emotion2vec_app import ui_render as render
 from emotion2vec_app.audio import AudioError
-from emotion2vec_app.batch import BatchInput, analyze_many
-from emotion2vec_app.engine import (
-    AnalysisOptions,
-    ModelLoadFailed,
-    ModelNotReady,
-    OutOfMemory,
-)
+from emotion2vec_app.engine import ModelLoadFailed, ModelNotReady, OutOfMemory
+from emotion2vec_app.engine.many_files import BatchInput, BatchItem, analyze_many
+from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.outputs import Retention, RunFolder, save_batch, try_save_run
+from emotion2vec_app.progress import Progress
 from emotion2vec_app.results import Prediction
-from emotion2vec_app.ui_text import t
-from emotion2vec_app.writers import batch_record
+from emotion2vec_app.ui import render
+from emotion2vec_app.ui.text import t
+from emotion2vec_app.writers import FileRecord
 
 if TYPE_CHECKING:
-    from emotion2vec_app.remote_engine import AnyEngine
+    from gradio.components import Component
+
+    from emotion2vec_app.engine import AnalysisEngine
+    from emotion2vec_app.ui.views import SingleResults
 
 UI_WAIT_S = 30.0  # an analysis waits this long for a loading model before saying so
 MAX_BATCH_FILES = 500
@@ -71,7 +71,9 @@ def _options(
 class Handlers:
     """One per page; shares the process's Engine."""
 
-    def __init__(self, engine: AnyEngine, output_root: Path, retention: Retention | None) -> None:
+    def __init__(
+        self, engine: AnalysisEngine, output_root: Path, retention: Retention | None
+    ) -> None:
         self.engine = engine
         self.output_root = output_root
         self.retention = retention
@@ -81,7 +83,7 @@ class Handlers:
         audio_path: str | None,
         name: str | None,
         options: AnalysisOptions,
-        progress: Callable[[float, str], None] | None = None,
+        progress: Progress | None = None,
     ) -> Analysis:
         if not audio_path:
             raise user_error("no_audio")
@@ -131,36 +133,30 @@ class Handlers:
         if len(files) > MAX_BATCH_FILES:
             raise user_error("too_many_files", count=len(files), limit=MAX_BATCH_FILES)
         inputs = [BatchInput(Path(f), Path(f).name) for f in files]
-        total, done = len(inputs), [0]
-
-        def on_file(count: int, _: int, name: str) -> None:
-            done[0] = count
-            progress((count, total), desc=name, unit="files")
-
-        def on_segment(fraction: float, message: str) -> None:
-            progress((done[0] + fraction) / total, desc=f"{done[0] + 1}/{total} · {message}")
-
-        progress((0, total), desc=t("starting", "en"), unit="files")
-        results: list[dict] = []
-        records: list[dict] = []
+        progress((0, len(inputs)), desc=t("starting", "en"), unit="files")
+        records: list[FileRecord] = []
         runs: list[RunFolder] = []
         try:
             for item in analyze_many(
-                self.engine, inputs, options, progress=on_file, segment_progress=on_segment
+                self.engine,
+                inputs,
+                options,
+                progress=lambda fraction, message: progress(fraction, desc=message),
             ):
-                if item.prediction is None:
-                    results.append({"file": item.name, "error": item.error})
-                    records.append(batch_record(item.name, None, item.error))
-                    continue
-                run = try_save_run(item.prediction, self.output_root, self.retention)
+                record, run = self._save(item)
+                records.append(record)
                 runs += [run] if run else []
-                result = run.result if run else item.prediction.to_json()
-                results.append({"file": item.name, **result})
-                records.append(batch_record(item.name, result, None))
         except (ModelNotReady, ModelLoadFailed) as error:
             raise gr.Error(str(error), print_exception=False) from error
         table, archive = save_batch(self.output_root, records, runs)
-        return results, [str(table), str(archive)]
+        return [r.document() for r in records], [str(table), str(archive)]
+
+    def _save(self, item: BatchItem) -> tuple[FileRecord, RunFolder | None]:
+        """A batch file's record, and its run folder when it has a result the disk took."""
+        if item.prediction is None:
+            return FileRecord(item.name, None, item.error), None
+        run = try_save_run(item.prediction, self.output_root, self.retention)
+        return FileRecord(item.name, run.result if run else item.prediction.to_json()), run
 
     def analyze_page(
         self,
@@ -169,57 +165,95 @@ class Handlers:
         smooth_s: float,
         embedding: bool,
         segmentation: str,
-        lang: str,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008
-    ) -> tuple:
+        progress: Callable[..., Any],
+    ) -> Analysis:
+        """The single view's analysis; smoothing applies to the frame timeline only."""
         options = _options(
             granularity, embedding, smooth_s if granularity == "frame" else 0, segmentation
         )
-        analysis = self.run(
+        return self.run(
             audio_path, None, options, lambda fraction, message: progress(fraction, desc=message)
         )
-        return page_outputs(analysis, lang)
 
 
-def page_outputs(analysis: Analysis, lang: str) -> tuple:
-    """Updates for the single-recording view, in build_ui's order of `single_outputs`."""
+def page_outputs(view: SingleResults, analysis: Analysis, lang: str) -> dict[Component, Any]:
+    """What the single view shows of an analysis, component by component."""
     prediction = analysis.prediction
-    shown = dict(analysis.result)
-    if "frames" in shown:
-        shown["frames"] = t("frames_in_file", lang)
-    timeline = prediction.segments
-    if timeline is not None:
-        shown["segments"] = t("segments_in_file", lang)
-    has_frames = prediction.frames is not None
-    duration = prediction.audio.duration_s
     bars = render.scores_frame(prediction, lang)
-    return (
-        render.card_html(prediction, lang),
-        gr.update(
+    return {
+        view.card: render.card_html(prediction, lang),
+        view.bars: gr.update(
             value=bars,
             sort=list(bars["emotion"]),  # the model's label order, not alphabetical
             x_title=t("emotion_axis", lang),
             y_title=t("score_axis", lang),
         ),
-        gr.update(visible=timeline is not None),
-        render.summary_markdown(timeline, duration, lang) if timeline else "",
-        render.segment_strip_html(timeline, duration, lang) if timeline else "",
-        gr.update(
+        **_long_outputs(view, prediction, lang),
+        **_timeline_outputs(view, prediction, lang),
+        view.json: _shown_json(analysis, lang),
+        view.downloads: analysis.downloads,
+        view.log: render.processing_log(prediction, analysis.run),
+    }
+
+
+def _long_outputs(view: SingleResults, prediction: Prediction, lang: str) -> dict[Component, Any]:
+    """The segment view: shown and filled for a segmented recording, else hidden and empty."""
+    timeline = prediction.segments
+    duration = prediction.audio.duration_s
+    return {
+        view.long: gr.update(visible=timeline is not None),
+        view.summary: render.summary_markdown(timeline, duration, lang) if timeline else "",
+        view.strip: render.segment_strip_html(timeline, duration, lang) if timeline else "",
+        view.segment_plot: gr.update(
             value=render.segment_timeline_frame(timeline, lang) if timeline else None,
             x_title=t("time_axis", lang),
             y_title=t("score_axis", lang),
             color_title=t("emotion_axis", lang),
         ),
-        render.segment_frame(timeline, lang) if timeline else None,
-        gr.update(
+        view.segments: render.segment_frame(timeline, lang) if timeline else None,
+    }
+
+
+def _timeline_outputs(
+    view: SingleResults, prediction: Prediction, lang: str
+) -> dict[Component, Any]:
+    """The frame timeline and its note: shown for frame granularity only."""
+    has_frames = prediction.frames is not None
+    return {
+        view.timeline: gr.update(
             value=render.timeline_frame(prediction, lang) if has_frames else None,
             visible=has_frames,
             x_title=t("time_axis", lang),
             y_title=t("score_axis", lang),
             color_title=t("emotion_axis", lang),
         ),
-        gr.update(visible=has_frames),
-        shown,
-        analysis.downloads,
-        render.processing_log(prediction, analysis.run),
-    )
+        view.timeline_note: gr.update(visible=has_frames),
+    }
+
+
+def _shown_json(analysis: Analysis, lang: str) -> dict:
+    """result.json as the page shows it: frames and segments are too long, and said so."""
+    shown = dict(analysis.result)
+    if "frames" in shown:
+        shown["frames"] = t("frames_in_file", lang)
+    if analysis.prediction.segments is not None:
+        shown["segments"] = t("segments_in_file", lang)
+    return shown
+
+
+def cleared_outputs(view: SingleResults) -> dict[Component, Any]:
+    """The single view with no result: everything empty, the optional parts hidden."""
+    return {
+        view.card: "",
+        view.bars: None,
+        view.long: gr.update(visible=False),
+        view.summary: "",
+        view.strip: "",
+        view.segment_plot: None,
+        view.segments: None,
+        view.timeline: gr.update(value=None, visible=False),
+        view.timeline_note: gr.update(visible=False),
+        view.json: None,
+        view.downloads: None,
+        view.log: "",
+    }

@@ -1,0 +1,349 @@
+"""What the page is made of: its components, built in layout order and held by name.
+
+Each part of the page is a dataclass of its components, so events are wired and results
+shown by name (`view.card`), never by a position in a list. `Texts` keeps, for every
+component whose words change with the language, how to reword it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import gradio as gr
+from gradio.components import Component
+
+from emotion2vec_app.files import AUDIO_SUFFIXES
+from emotion2vec_app.ui import render
+from emotion2vec_app.ui.examples import example_clips
+from emotion2vec_app.ui.text import LANGUAGES, t
+
+FIRST_LANGUAGE = "en"  # the page is built in English; the browser's language follows on load
+BANNER = '<div class="e2v-banner">{}</div>'
+# Gradio refuses a whole batch when one file's type is not allowed, and its "audio" goes by
+# mimetype, which calls .webm (browser recordings) and .mp4 video: name our suffixes too.
+BATCH_FILE_TYPES = ["audio", *sorted(AUDIO_SUFFIXES)]
+
+
+def granularity_choices(lang: str) -> list[tuple[str, str]]:
+    return [(t("utterance", lang), "utterance"), (t("frame", lang), "frame")]
+
+
+def segmentation_choices(lang: str) -> list[tuple[str, str]]:
+    return [(t(f"seg_{key}", lang), key) for key in ("auto", "off", "vad", "fixed")]
+
+
+Update = Any  # what an event returns for one component: a value or a gr.update
+Reword = Callable[[str], Update]  # language code -> the update that rewords a component
+
+
+class Texts:
+    """Components whose words change with the language: label, value or choices."""
+
+    def __init__(self, lang: str = FIRST_LANGUAGE) -> None:
+        self.lang = lang
+        self.rewords: dict[Component, Reword] = {}
+
+    def label(self, component: Any, key: str) -> Any:
+        self.rewords[component] = lambda lang: gr.update(label=t(key, lang))
+        return component
+
+    def value(self, component: Any, key: str) -> Any:
+        self.rewords[component] = lambda lang: gr.update(value=t(key, lang))
+        return component
+
+    def choices(
+        self, component: Any, key: str, make: Callable[[str], list], info: str | None = None
+    ) -> Any:
+        def reword(lang: str) -> Update:
+            extra = {"info": t(info, lang)} if info else {}
+            return gr.update(label=t(key, lang), choices=make(lang), **extra)
+
+        self.rewords[component] = reword
+        return component
+
+    def components(self) -> list[Component]:
+        return list(self.rewords)
+
+    def relabel(self, lang: str) -> dict[Component, Update]:
+        return {component: reword(lang) for component, reword in self.rewords.items()}
+
+
+def components_of(part: Any) -> list[Component]:
+    """A view dataclass's components, in field order: the outputs of an event that fills it."""
+    return [getattr(part, field.name) for field in fields(part)]
+
+
+# --- the header ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Header:
+    language: gr.Radio
+    banner: gr.HTML
+    status: gr.HTML
+    retry: gr.Button
+
+
+def header(texts: Texts, demo_model: bool, status_html: str) -> Header:
+    """Title and language, subtitle, the demo banner, the model's status and its retry."""
+    lang0 = texts.lang
+    with gr.Row():
+        texts.value(gr.Markdown(t("title", lang0)), "title")
+        language = gr.Radio(
+            [(name, code) for code, name in LANGUAGES.items()],
+            value=lang0, label=t("language", lang0), elem_id="language", scale=0,
+            min_width=200,
+        )  # fmt: skip
+        texts.label(language, "language")
+    texts.value(gr.Markdown(t("subtitle", lang0)), "subtitle")
+    banner = gr.HTML(
+        BANNER.format(t("demo_banner", lang0)), visible=demo_model, elem_id="demo-banner"
+    )
+    status = gr.HTML(status_html, elem_id="model-status")
+    retry = gr.Button(t("retry", lang0), visible=False, size="sm", elem_id="retry")
+    return Header(language, banner, status, retry)
+
+
+# --- analysis options, as both tabs offer them --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    granularity: gr.Radio
+    embedding: gr.Checkbox
+    segmentation: gr.Radio
+    smooth: gr.Slider | None = None  # the single view's frame timeline only
+
+
+def options_column(texts: Texts, prefix: str, *, smooth: bool) -> Options:
+    """Granularity, smoothing (when asked for), embedding and segmentation."""
+    lang0 = texts.lang
+    granularity = texts.choices(
+        gr.Radio(granularity_choices(lang0), value="utterance", label=t("granularity", lang0),
+                 elem_id=f"{prefix}granularity"),
+        "granularity", granularity_choices,
+    )  # fmt: skip
+    smoothing = None
+    if smooth:
+        smoothing = texts.label(
+            gr.Slider(0, 2, value=0.5, step=0.1, label=t("smooth", lang0), visible=False,
+                      elem_id=f"{prefix}smooth"),
+            "smooth",
+        )  # fmt: skip
+    embedding = texts.label(
+        gr.Checkbox(False, label=t("embedding", lang0), elem_id=f"{prefix}embedding"), "embedding"
+    )
+    segmentation = texts.choices(
+        gr.Radio(segmentation_choices(lang0), value="auto", label=t("segmentation", lang0),
+                 info=t("long_note", lang0), elem_id=f"{prefix}segmentation"),
+        "segmentation", segmentation_choices, "long_note",
+    )  # fmt: skip
+    return Options(granularity, embedding, segmentation, smoothing)
+
+
+# --- the single-recording tab --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SingleInputs:
+    audio: gr.Audio
+    options: Options
+    analyze: gr.Button
+    clear: gr.Button
+
+
+@dataclass(frozen=True)
+class SingleResults:
+    """Everything one analysis shows; `handlers.page_outputs` fills each by name."""
+
+    card: gr.HTML
+    bars: gr.BarPlot
+    long: gr.Group  # the segment view of a long recording: the four below
+    summary: gr.Markdown
+    strip: gr.HTML
+    segment_plot: gr.LinePlot
+    segments: gr.Dataframe
+    timeline: gr.LinePlot  # frame granularity
+    timeline_note: gr.Markdown
+    json: gr.JSON
+    downloads: gr.File
+    log: gr.Textbox
+
+
+@dataclass(frozen=True)
+class SingleView:
+    inputs: SingleInputs
+    results: SingleResults
+
+
+def single_view(texts: Texts) -> SingleView:
+    with gr.Row():
+        with gr.Column():
+            inputs = _single_inputs(texts)
+        with gr.Column():
+            results = SingleResults(
+                **_score_parts(texts),
+                **_long_parts(texts),
+                **_timeline_parts(texts),
+                **_run_parts(texts),
+            )
+    return SingleView(inputs, results)
+
+
+def _single_inputs(texts: Texts) -> SingleInputs:
+    lang0 = texts.lang
+    audio = texts.label(
+        gr.Audio(sources=["upload", "microphone"], type="filepath", label=t("audio", lang0),
+                 elem_id="audio-input"),
+        "audio",
+    )  # fmt: skip
+    options = options_column(texts, "", smooth=True)
+    with gr.Row():
+        analyze = gr.Button(
+            t("analyze", lang0), variant="primary", interactive=False, elem_id="analyze"
+        )
+        clear = texts.value(gr.Button(t("clear", lang0), elem_id="clear"), "clear")
+    gr.Examples(
+        [[p] for p in example_clips()],
+        [audio],
+        label=f"{t('examples', 'en')} / {t('examples', 'zh')}",
+    )
+    return SingleInputs(audio, options, analyze, clear)
+
+
+def _score_parts(texts: Texts) -> dict[str, Component]:
+    """The emotion card and the score bars."""
+    return {
+        "card": gr.HTML(elem_id="emotion-card"),
+        "bars": texts.label(
+            gr.BarPlot(x="emotion", y="score", color="emotion", color_map=render.COLOUR_MAP,
+                       y_lim=[0, 1], label=t("scores", texts.lang), elem_id="score-bars",
+                       height=260),
+            "scores",
+        ),
+    }  # fmt: skip
+
+
+def _long_parts(texts: Texts) -> dict[str, Component]:
+    """A long recording's segments: summary, strip, scores over time and the table."""
+    lang0 = texts.lang
+    with gr.Group(visible=False, elem_id="long-view") as long:
+        summary = gr.Markdown(elem_id="segment-summary")
+        strip = gr.HTML(elem_id="segment-strip")
+        segment_plot = texts.label(
+            gr.LinePlot(x="time_s", y="probability", color="emotion", color_map=render.COLOUR_MAP,
+                        y_lim=[0, 1], label=t("segment_scores", lang0), elem_id="segment-plot"),
+            "segment_scores",
+        )  # fmt: skip
+        segments = texts.label(
+            gr.Dataframe(label=t("segment_table", lang0), interactive=False,
+                         elem_id="segment-table", max_height=320),
+            "segment_table",
+        )  # fmt: skip
+    return {
+        "long": long,
+        "summary": summary,
+        "strip": strip,
+        "segment_plot": segment_plot,
+        "segments": segments,
+    }
+
+
+def _timeline_parts(texts: Texts) -> dict[str, Component]:
+    """Frame granularity's timeline and the note under it."""
+    return {
+        "timeline": texts.label(
+            gr.LinePlot(x="time_s", y="probability", color="emotion", color_map=render.COLOUR_MAP,
+                        y_lim=[0, 1], label=t("timeline", texts.lang), visible=False,
+                        elem_id="timeline"),
+            "timeline",
+        ),
+        "timeline_note": texts.value(
+            gr.Markdown(t("timeline_note", texts.lang), visible=False), "timeline_note"
+        ),
+    }  # fmt: skip
+
+
+def _run_parts(texts: Texts) -> dict[str, Component]:
+    """The result JSON, the run folder's files and the processing log."""
+    lang0 = texts.lang
+    return {
+        "json": texts.label(gr.JSON(label=t("json", lang0), elem_id="result-json"), "json"),
+        "downloads": texts.label(
+            gr.File(label=t("downloads", lang0), file_count="multiple", interactive=False,
+                    elem_id="downloads"),
+            "downloads",
+        ),
+        "log": texts.label(
+            gr.Textbox(label=t("log", lang0), lines=6, interactive=False,
+                       elem_id="processing-log"),
+            "log",
+        ),
+    }  # fmt: skip
+
+
+# --- the batch tab -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchView:
+    files: gr.File
+    options: Options
+    analyze: gr.Button
+    table: gr.Dataframe
+    downloads: gr.File
+    json: gr.JSON
+
+
+def batch_view(texts: Texts) -> BatchView:
+    lang0 = texts.lang
+    with gr.Row():
+        with gr.Column():
+            files = texts.label(
+                gr.File(file_count="multiple", file_types=BATCH_FILE_TYPES, type="filepath",
+                        label=t("batch_files", lang0), elem_id="batch-files"),
+                "batch_files",
+            )  # fmt: skip
+            options = options_column(texts, "batch-", smooth=False)
+            analyze = gr.Button(
+                t("analyze_all", lang0), variant="primary", interactive=False,
+                elem_id="analyze-batch",
+            )  # fmt: skip
+        with gr.Column():
+            table, downloads, json = _batch_results(texts)
+    return BatchView(files, options, analyze, table, downloads, json)
+
+
+def _batch_results(texts: Texts) -> tuple[gr.Dataframe, gr.File, gr.JSON]:
+    """The results table, results.csv and runs.zip, and the results' JSON (folded)."""
+    lang0 = texts.lang
+    table = texts.label(
+        gr.Dataframe(label=t("batch_table", lang0), interactive=False, elem_id="batch-table",
+                     max_height=480),
+        "batch_table",
+    )  # fmt: skip
+    downloads = texts.label(
+        gr.File(label=t("batch_downloads", lang0), file_count="multiple", interactive=False,
+                elem_id="batch-downloads"),
+        "batch_downloads",
+    )  # fmt: skip
+    with gr.Accordion(t("batch_json", lang0), open=False) as accordion:
+        json = gr.JSON(elem_id="batch-json")
+    texts.label(accordion, "batch_json")
+    return table, downloads, json
+
+
+# --- the two tabs ----------------------------------------------------------------------------
+
+
+def tabs(texts: Texts) -> tuple[SingleView, BatchView]:
+    with gr.Tabs():
+        with gr.Tab(t("tab_single", texts.lang), id="single") as single_tab:
+            single = single_view(texts)
+        with gr.Tab(t("tab_batch", texts.lang), id="batch") as batch_tab:
+            batch = batch_view(texts)
+    texts.label(single_tab, "tab_single")
+    texts.label(batch_tab, "tab_batch")
+    return single, batch
