@@ -50,6 +50,8 @@ ensure_test_tools() {
   command -v sox >/dev/null || missing+=(sox libsox-fmt-all)
   # The browser tests drive Debian's chromium through Playwright (no browser download).
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # A CJK font, so the 中文 pages in the browser screenshots are readable.
+  fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || missing+=(fonts-wqy-microhei)
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
