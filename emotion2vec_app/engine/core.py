@@ -26,6 +26,7 @@ from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.results import Prediction
 
 MAX_BATCH_SAMPLES = 16 * 15 * 16000  # padded audio in one pass: 16 clips of 15 s
+INPUT_ERRORS = (AudioError, OutOfMemory)  # what fails one input, never its batch
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -178,9 +179,11 @@ class AnalysisCore(ABC):
             report = progress or _quiet
             long = [i for i, w in waveforms.items() if options.segments(w.duration_s)]
             for index in long:
-                outcomes[index] = _outcome(
-                    lambda i=index: self._analyze_segmented(waveforms[i], options, report)
-                )
+                try:
+                    result = self._analyze_segmented(waveforms[index], options, report)
+                except INPUT_ERRORS as error:
+                    result = error
+                outcomes[index] = _outcome(result)
             short = [i for i in waveforms if i not in long]
             for group in self._plan([len(waveforms[i].samples) for i in short]):
                 indices = [short[g] for g in group]
@@ -188,7 +191,7 @@ class AnalysisCore(ABC):
                     [waveforms[i] for i in indices], lambda part: self._score_clips(part, options)
                 )
                 for index, result in zip(indices, results, strict=True):
-                    outcomes[index] = _outcome(lambda r=result: r)
+                    outcomes[index] = _outcome(result)
             for index in waveforms:
                 if outcomes[index].prediction is not None:
                     _add_timings(outcomes[index].prediction, decode_s[index], waited)
@@ -199,15 +202,13 @@ def _quiet(fraction: float, message: str) -> None:
     pass
 
 
-def _outcome(get: Callable[[], Prediction | Exception]) -> Outcome:
-    """The Outcome of one input; errors meant for the user become its error."""
-    try:
-        result = get()
-        if isinstance(result, Exception):
-            raise result
-    except (AudioError, OutOfMemory) as error:
-        return Outcome(error=error)
-    return Outcome(prediction=result)
+def _outcome(result: Prediction | Exception) -> Outcome:
+    """An input's own failure becomes its Outcome; any other error fails the whole call."""
+    if isinstance(result, Prediction):
+        return Outcome(prediction=result)
+    if isinstance(result, INPUT_ERRORS):
+        return Outcome(error=result)
+    raise result
 
 
 def _add_timings(prediction: Prediction, decode_s: float, wait_s: float) -> None:
