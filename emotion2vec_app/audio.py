@@ -28,6 +28,7 @@ DEFAULT_MAX_DURATION_S = 3 * 3600.0  # longer is refused before decoding: 16 kHz
 MIN_SOURCE_RATE, MAX_SOURCE_RATE = 8000, 96000
 
 SILENCE_DBFS = -60.0
+SILENT = "The audio is silent"  # how a silent recording's warning begins
 CLIP_LEVEL = 0.999
 CLIP_FRACTION = 0.01
 DC_OFFSET = 0.05  # a mean this far from 0 is a recording fault, not speech
@@ -421,9 +422,7 @@ def _finish(
     peak = max(float(samples.max()), -float(samples.min())) if len(samples) else 0.0  # no copy
     if peak < 10 ** (SILENCE_DBFS / 20):
         level = f"peak {20 * math.log10(peak):.0f} dBFS" if peak > 0 else "every sample is zero"
-        warnings.append(
-            f"The audio is silent ({level}): the emotion scores will describe noise, not speech."
-        )
+        warnings.append(f"{SILENT} ({level}): the emotion scores will describe noise, not speech.")
     if mono.clipped_fraction > CLIP_FRACTION:
         warnings.append(
             f"The audio is heavily clipped ({mono.clipped_fraction:.1%} of samples at full "

@@ -56,7 +56,7 @@ def serve_ui(engine: Any, outputs: Path) -> tuple[Any, str]:
     """The real Gradio app in this process (so a test can steer its engine); its URL."""
     from server_harness import free_port
 
-    from emotion2vec_app.ui.page import CSS, build_ui
+    from emotion2vec_app.ui.page import PAGE_ASSETS, build_ui
 
     demo = build_ui(engine, outputs)
     demo.queue()
@@ -64,7 +64,7 @@ def serve_ui(engine: Any, outputs: Path) -> tuple[Any, str]:
         server_port=free_port(),
         prevent_thread_lock=True,
         quiet=True,
-        css=CSS,
+        **PAGE_ASSETS,
         allowed_paths=[str(outputs)],
     )
     return demo, url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from html.parser import HTMLParser
@@ -9,11 +10,14 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
+from clips import write_silence
 
+from emotion2vec_app.audio import SILENT, decode_audio
 from emotion2vec_app.labels import EMOTIONS, emotion_for_token
 from emotion2vec_app.results import SegmentTimeline
 from emotion2vec_app.ui.render import (
     batch_frame,
+    batch_summary_html,
     clock,
     segment_frame,
     segment_strip_html,
@@ -241,3 +245,18 @@ def test_batch_frame_of_only_errors():
     assert frame.iloc[0]["emotion"] == "—"
     assert frame.iloc[0]["error"] == "'x.wav' is empty"
     assert isinstance(frame, pd.DataFrame) and len(frame) == 1
+
+
+def test_decoding_silence_warns_with_the_words_the_no_speech_card_looks_for(tmp_path):
+    waveform = decode_audio(write_silence(tmp_path / "silence.wav", 1.0))
+    assert any(w.startswith(SILENT) for w in waveform.warnings), waveform.warnings
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_batch_summary_counts_failures_and_keeps_each_reason_whole(lang):
+    reason = "'b <1>.mp3' could not be decoded as audio: " + "a long reason " * 20
+    results = [good("a.wav", "happy", 0.9, 2.0), {"file": "b <1>.mp3", "error": reason}]
+    markup = batch_summary_html(results, lang)
+    assert t("batch_failed", lang).format(failed=1, total=2) in markup
+    assert html.escape(reason) in markup and "<1>" not in markup
+    assert t("batch_all_done", lang).format(total=1) in batch_summary_html(results[:1], lang)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from gradio.components import Component
 
     from emotion2vec_app.engine import AnalysisEngine
-    from emotion2vec_app.ui.views import SingleResults
+    from emotion2vec_app.ui.views import BatchView, SingleResults
 
 UI_WAIT_S = 30.0  # an analysis waits this long for a loading model before saying so
 MAX_BATCH_FILES = 500
@@ -239,6 +239,21 @@ def _shown_json(analysis: Analysis, lang: str) -> dict:
     if analysis.prediction.segments is not None:
         shown["segments"] = t("segments_in_file", lang)
     return shown
+
+
+def error_outputs(
+    view: SingleResults, name: str | None, reason: str, lang: str
+) -> dict[Component, Any]:
+    """A failed analysis: its error card where the result goes, and no old result left."""
+    return {**cleared_outputs(view), view.card: render.error_card_html(name, reason, lang)}
+
+
+def batch_outputs(view: BatchView, results: list[dict], lang: str) -> dict[Component, Any]:
+    """A finished batch: how many failed and why, over the table of every file."""
+    return {
+        view.summary: gr.update(value=render.batch_summary_html(results, lang), visible=True),
+        view.table: gr.update(value=render.batch_frame(results, lang), visible=True),
+    }
 
 
 def cleared_outputs(view: SingleResults) -> dict[Component, Any]:

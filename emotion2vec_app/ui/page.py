@@ -14,9 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from emotion2vec_app.files import AUDIO_SUFFIXES
 from emotion2vec_app.outputs import Retention, default_output_root
 from emotion2vec_app.ui import render, views
-from emotion2vec_app.ui.handlers import Handlers, cleared_outputs, page_outputs
+from emotion2vec_app.ui.handlers import (
+    Handlers,
+    batch_outputs,
+    cleared_outputs,
+    error_outputs,
+    page_outputs,
+)
 from emotion2vec_app.ui.text import browser_language, t
 from emotion2vec_app.ui.views import BANNER, BatchView, Header, SingleView, Texts, components_of
 
@@ -32,6 +39,12 @@ BATCH_CONCURRENCY = 2  # a batch holds its worker for minutes; single analyses k
 # always queues, so /status waits its turn there, and plain GET /status is the health check
 # that always answers.
 PAGE_CHORE: dict[str, Any] = {"api_visibility": "private", "queue": False}
+# The page's own analysis: queued beside /analyze, not an endpoint of its own.
+PAGE_ANALYSIS: dict[str, Any] = {
+    "concurrency_id": "analysis",
+    "concurrency_limit": ANALYSIS_CONCURRENCY,
+    "api_visibility": "private",
+}
 
 CSS = """
 .e2v-card {display:flex; align-items:center; gap:1rem; padding:0.8rem 1rem;
@@ -53,7 +66,51 @@ CSS = """
    brings back a 3px border in the text colour: give it no width. */
 #segment-plot {border-width:0;}
 #segment-summary {padding:0.4rem 0.8rem;}
+.e2v-card > div:last-child {min-width:0; overflow-wrap:anywhere;}
+.e2v-file {font-size:0.9rem; opacity:0.75;}
+.e2v-warnings {margin-top:0.4rem; color:#8a5a00;}
+.e2v-warnings ul, .e2v-batch-summary ul {margin:0.2rem 0 0 1.2rem; padding:0; list-style:disc;}
+.e2v-reason {font-weight:600; margin:0.3rem 0;}
+.e2v-batch-summary {padding:0.5rem 0.8rem; border-radius:8px; overflow-wrap:anywhere;
+  background:var(--block-background-fill); border-left:6px solid #27ae60;}
+.e2v-batch-summary[data-failed] {border-left-color:#c0392b;}
 """
+
+# gr.Audio's upload takes only audio/* types, and Chromium types .webm and .mp4 as video/*:
+# before Gradio sees a chosen or dropped file, give an audio suffix an audio type.
+JS = """
+() => {
+  const suffixes = SUFFIXES;
+  const retyped = (files) => {
+    const list = new DataTransfer();
+    let changed = false;
+    for (const file of files) {
+      const suffix = file.name.slice(file.name.lastIndexOf('.')).toLowerCase();
+      const fix = !file.type.startsWith('audio/') && suffixes.includes(suffix);
+      changed ||= fix;
+      list.items.add(fix ? new File([file], file.name, {type: 'audio/' + suffix.slice(1),
+        lastModified: file.lastModified}) : file);
+    }
+    return changed ? list : null;
+  };
+  document.addEventListener('change', (event) => {
+    if (!event.target.matches?.('#audio-input input[type=file]')) return;
+    const list = retyped(event.target.files);
+    if (list) event.target.files = list.files;
+  }, true);
+  document.addEventListener('drop', (event) => {
+    if (!event.target.closest?.('#audio-input') || !event.dataTransfer) return;
+    const list = retyped(event.dataTransfer.files);
+    if (!list) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    event.target.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true,
+      dataTransfer: list}));
+  }, true);
+}
+""".replace("SUFFIXES", repr(sorted(AUDIO_SUFFIXES)))
+# What launch() needs to show the page as designed: its styles and its script.
+PAGE_ASSETS: dict[str, str] = {"css": CSS, "js": JS}
 
 
 @dataclass(frozen=True)
@@ -180,24 +237,33 @@ def _wire_single(handlers: Handlers, view: SingleView, language: gr.Radio) -> No
         lang: str,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for progress)
     ) -> dict[Component, Any]:
-        analysis = handlers.analyze_page(
-            audio_path, granularity, smooth_s, embedding, segmentation, progress
-        )
+        if not audio_path:
+            return error_outputs(results, None, t("no_audio", lang), lang)
+        try:
+            analysis = handlers.analyze_page(
+                audio_path, granularity, smooth_s, embedding, segmentation, progress
+            )
+        except gr.Error as error:  # shown where the result goes, not in a passing toast
+            return error_outputs(results, Path(audio_path).name, error.message, lang)
         return page_outputs(results, analysis, lang)
 
-    inputs.analyze.click(
-        analyze,
-        [inputs.audio, options.granularity, options.smooth, options.embedding,
-         options.segmentation, language],
-        components_of(results),
-        concurrency_id="analysis",
-        concurrency_limit=ANALYSIS_CONCURRENCY,
-        api_visibility="private",  # queued, unlike the page chores
-    )  # fmt: skip
+    def clear_results() -> dict[Component, Any]:
+        return cleared_outputs(results)
+
+    analysis_inputs = [inputs.audio, options.granularity, options.smooth, options.embedding,
+                       options.segmentation, language]  # fmt: skip
+    outputs = components_of(results)
+    inputs.analyze.click(analyze, analysis_inputs, outputs, **PAGE_ANALYSIS)
+    # A new recording's old result is gone as it arrives; a clicked example is analysed.
+    gr.on([inputs.audio.upload, inputs.audio.start_recording, inputs.audio.clear],
+          clear_results, None, outputs, **PAGE_CHORE)  # fmt: skip
+    inputs.examples.load_input_event.then(clear_results, None, outputs, **PAGE_CHORE).then(
+        analyze, analysis_inputs, outputs, **PAGE_ANALYSIS
+    )
     inputs.clear.click(
-        lambda: {inputs.audio: None, **cleared_outputs(results)},
+        lambda: {inputs.audio: None, **clear_results()},
         None,
-        [inputs.audio, *components_of(results)],
+        [inputs.audio, *outputs],
         **PAGE_CHORE,
     )
 
@@ -212,4 +278,9 @@ def _wire_batch(handlers: Handlers, view: BatchView, language: gr.Radio) -> None
         api_name="analyze_batch",
         concurrency_id="batch",
         concurrency_limit=BATCH_CONCURRENCY,
-    ).success(render.batch_frame, [view.json, language], view.table, **PAGE_CHORE)
+    ).success(
+        lambda results, lang: batch_outputs(view, results, lang),
+        [view.json, language],
+        [view.summary, view.table],
+        **PAGE_CHORE,
+    )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from emotion2vec_app.audio import SILENT
 from emotion2vec_app.labels import EMOTIONS, Emotion, emotion_for_token
 from emotion2vec_app.outputs import RunFolder
 from emotion2vec_app.results import Prediction, SegmentTimeline
@@ -44,14 +45,49 @@ def status_html(engine: AnalysisEngine, lang: str) -> str:
     return f'<div class="e2v-status" data-state="{state}">{body}</div>'
 
 
+def _file_line(name: str, lang: str) -> str:
+    return f'<div class="e2v-file">{html.escape(t("result_for", lang).format(name=name))}</div>'
+
+
+def _warning_list(warnings: list[str], lang: str) -> str:
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+    return f'<div class="e2v-warnings"><b>⚠️ {t("warnings", lang)}</b><ul>{items}</ul></div>'
+
+
 def card_html(prediction: Prediction, lang: str) -> str:
+    """The result card: the file, its emotion and confidence (or that it has no speech),
+    and every warning the analysis gave."""
+    name = prediction.audio.name
+    others = [w for w in prediction.warnings if not w.startswith(SILENT)]
+    warnings = _warning_list(others, lang)
+    if len(others) < len(prediction.warnings):  # silent: the hint says so in `lang`
+        return (
+            f'<div class="e2v-card" data-state="no-speech" style="--e2v-colour:#888">'
+            f'<div class="e2v-emoji">🔇</div><div>{_file_line(name, lang)}'
+            f'<div class="e2v-label">{t("no_speech", lang)}</div>'
+            f"<div>{t('no_speech_hint', lang)}</div>{warnings}</div></div>"
+        )
     top = prediction.emotion
     names = html.escape(f"{top.zh} · {top.en}" if lang == "zh" else f"{top.en} · {top.zh}")
     return (
         f'<div class="e2v-card" data-emotion="{html.escape(top.key)}" '
         f'style="--e2v-colour:{top.colour}">'
-        f'<div class="e2v-emoji">{top.emoji}</div><div><div class="e2v-label">{names}</div>'
-        f"<div>{t('confidence', lang)} {prediction.confidence:.1%}</div></div></div>"
+        f'<div class="e2v-emoji">{top.emoji}</div><div>{_file_line(name, lang)}'
+        f'<div class="e2v-label">{names}</div>'
+        f"<div>{t('confidence', lang)} {prediction.confidence:.1%}</div>{warnings}</div></div>"
+    )
+
+
+def error_card_html(name: str | None, reason: str, lang: str) -> str:
+    """Where the result would be: which file failed, why, and what to do."""
+    title = t("error_title", lang).format(name=name) if name else t("error_no_file", lang)
+    return (
+        '<div class="e2v-card e2v-error" data-state="error" style="--e2v-colour:#c0392b">'
+        f'<div class="e2v-emoji">⛔</div><div><div class="e2v-label">{html.escape(title)}</div>'
+        f'<div class="e2v-reason">{html.escape(reason)}</div>'
+        f"<div>{t('error_hint', lang)}</div></div></div>"
     )
 
 
@@ -169,6 +205,23 @@ def segment_timeline_frame(timeline: SegmentTimeline, lang: str) -> pd.DataFrame
             for label in [emotion_label(emotion, lang)]
             for time, p in zip(middles, timeline.probs[::stride, i], strict=True)
         ]
+    )
+
+
+def batch_summary_html(results: list[dict[str, Any]], lang: str) -> str:
+    """Above the batch table: how many files failed, and each one's whole reason."""
+    failed = [r for r in results if r.get("error")]
+    total = len(results)
+    if not failed:
+        done = t("batch_all_done", lang).format(total=total)
+        return f'<div class="e2v-batch-summary">✅ {html.escape(done)}</div>'
+    items = "".join(
+        f"<li><b>{html.escape(r['file'])}</b>: {html.escape(r['error'])}</li>" for r in failed
+    )
+    headline = t("batch_failed", lang).format(failed=len(failed), total=total)
+    return (
+        f'<div class="e2v-batch-summary" data-failed="{len(failed)}">'
+        f"<b>⚠️ {html.escape(headline)}</b><ul>{items}</ul></div>"
     )
 
 

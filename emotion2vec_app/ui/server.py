@@ -74,7 +74,7 @@ def serve(
     args: argparse.Namespace, engine: AnalysisEngine, retention: Retention | None = None
 ) -> int:
     """Serve the WebUI first, then load the model in the engine's thread."""
-    from emotion2vec_app.ui.page import CSS, build_ui
+    from emotion2vec_app.ui.page import PAGE_ASSETS, build_ui
 
     auth = parse_auth(args.auth)
     host = "0.0.0.0" if args.listen else args.host
@@ -90,7 +90,7 @@ def serve(
             prevent_thread_lock=True,
             allowed_paths=[str(output_dir.resolve())],
             max_file_size=int(args.max_upload_mb * 1024 * 1024),
-            css=CSS,
+            **PAGE_ASSETS,
             quiet=True,
         )
     except OSError as error:

@@ -121,6 +121,22 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "{count} 个文件超过单批上限 {limit} 个：请分批上传，或使用命令行（emotion2vec-app predict 文件夹）。",
     },
     "starting": {"en": "Starting", "zh": "开始"},
+    "result_for": {"en": "Result for {name}", "zh": "{name} 的结果"},
+    "no_speech": {"en": "No speech found", "zh": "未检测到语音"},
+    "no_speech_hint": {
+        "en": "The recording is silent, so there is no emotion to read: the scores describe "
+        "noise. Check the microphone or the file and try again.",
+        "zh": "录音是静音的，无法识别情感：得分描述的只是噪声。请检查麦克风或文件后重试。",
+    },
+    "warnings": {"en": "Read with care", "zh": "请注意"},
+    "error_title": {"en": "Could not analyse {name}", "zh": "无法分析 {name}"},
+    "error_no_file": {"en": "Nothing to analyse", "zh": "没有可分析的音频"},
+    "error_hint": {
+        "en": "No result is shown for this file. Fix the cause above, or choose another file.",
+        "zh": "此文件没有结果。请按上面的原因处理，或换一个文件。",
+    },
+    "batch_failed": {"en": "{failed} of {total} failed", "zh": "{total} 个文件中 {failed} 个失败"},
+    "batch_all_done": {"en": "All {total} analysed", "zh": "{total} 个文件全部分析完成"},
 }
 
 STATE_KEYS = {"loading": "state_loading", "ready": "state_ready", "failed": "state_failed"}

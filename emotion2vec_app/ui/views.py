@@ -152,6 +152,7 @@ class SingleInputs:
     options: Options
     analyze: gr.Button
     clear: gr.Button
+    examples: gr.Examples  # clicking one loads it and analyses it (wired in page.py)
 
 
 @dataclass(frozen=True)
@@ -205,12 +206,13 @@ def _single_inputs(texts: Texts) -> SingleInputs:
             t("analyze", lang0), variant="primary", interactive=False, elem_id="analyze"
         )
         clear = texts.value(gr.Button(t("clear", lang0), elem_id="clear"), "clear")
-    gr.Examples(
+    examples = gr.Examples(
         [[p] for p in example_clips()],
         [audio],
         label=f"{t('examples', 'en')} / {t('examples', 'zh')}",
+        api_visibility="private",
     )
-    return SingleInputs(audio, options, analyze, clear)
+    return SingleInputs(audio, options, analyze, clear, examples)
 
 
 def _score_parts(texts: Texts) -> dict[str, Component]:
@@ -292,6 +294,7 @@ class BatchView:
     files: gr.File
     options: Options
     analyze: gr.Button
+    summary: gr.HTML  # how many failed, and each failed file's whole reason
     table: gr.Dataframe
     downloads: gr.File
     json: gr.JSON
@@ -312,16 +315,18 @@ def batch_view(texts: Texts) -> BatchView:
                 elem_id="analyze-batch",
             )  # fmt: skip
         with gr.Column():
-            table, downloads, json = _batch_results(texts)
-    return BatchView(files, options, analyze, table, downloads, json)
+            summary, table, downloads, json = _batch_results(texts)
+    return BatchView(files, options, analyze, summary, table, downloads, json)
 
 
-def _batch_results(texts: Texts) -> tuple[gr.Dataframe, gr.File, gr.JSON]:
-    """The results table, results.csv and runs.zip, and the results' JSON (folded)."""
+def _batch_results(texts: Texts) -> tuple[gr.HTML, gr.Dataframe, gr.File, gr.JSON]:
+    """The failures, the results table (both shown once a batch ran), results.csv and
+    runs.zip, and the results' JSON (folded)."""
     lang0 = texts.lang
+    summary = gr.HTML(visible=False, elem_id="batch-summary")
     table = texts.label(
         gr.Dataframe(label=t("batch_table", lang0), interactive=False, elem_id="batch-table",
-                     max_height=480),
+                     max_height=480, visible=False),
         "batch_table",
     )  # fmt: skip
     downloads = texts.label(
@@ -332,7 +337,7 @@ def _batch_results(texts: Texts) -> tuple[gr.Dataframe, gr.File, gr.JSON]:
     with gr.Accordion(t("batch_json", lang0), open=False) as accordion:
         json = gr.JSON(elem_id="batch-json")
     texts.label(accordion, "batch_json")
-    return table, downloads, json
+    return summary, table, downloads, json
 
 
 # --- the two tabs ----------------------------------------------------------------------------
