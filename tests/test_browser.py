@@ -73,7 +73,9 @@ def test_loading_then_ready_analysis_timeline_and_download(demo_server, held_loa
 
     page.wait_for_selector("#model-status [data-state=loading]")
     assert page.locator("#analyze").is_disabled()
-    assert "Loading model" in page.inner_text("#model-status")
+    status = page.inner_text("#model-status")
+    assert "Loading the demo model (random weights) on the best available device" in status
+    assert "auto · auto" not in status
     assert page.locator("#demo-banner").is_visible()
     assert "random" in page.inner_text("#demo-banner")
     screenshot(page, "01-loading")
@@ -89,7 +91,11 @@ def test_loading_then_ready_analysis_timeline_and_download(demo_server, held_loa
     assert "confidence" in card and "%" in card
     page.wait_for_selector("#score-bars canvas, #score-bars svg")
     assert not page.locator("#timeline").is_visible()
-    assert "decode" in page.input_value("#processing-log textarea")
+    log = page.input_value("#processing-log textarea")
+    assert "decode" in log
+    (run,) = outputs.iterdir()
+    assert f"run folder: {run.name} · downloads: result.json" in log, "the run by its id"
+    assert str(outputs) not in log and "/" not in log, "no server path"
     screenshot(page, "02-utterance")
 
     page.locator("#granularity").get_by_text("Frame").click()

@@ -105,6 +105,8 @@ def test_an_analysis_fills_every_result_component(engine, page_parts, tmp_path, 
     assert shown[single.results.timeline_note]["visible"] is frames
     assert shown[single.results.long]["visible"] is False
     assert shown[single.results.json]["emotion"] == analysis.result["emotion"]
+    assert shown[single.results.json]["run_dir"] == analysis.run.path.name  # an id, no path
+    assert str(tmp_path) not in str(shown[single.results.json])
     assert analysis.prediction.emotion.key in shown[single.results.card]
 
 

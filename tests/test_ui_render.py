@@ -1,4 +1,5 @@
-"""The WebUI's views as pure functions: clock times, the segment strip, summary, tables."""
+"""The WebUI's views as pure functions: clock times, the segment strip, summary, tables, the
+model status line and the processing log."""
 
 from __future__ import annotations
 
@@ -12,16 +13,20 @@ import pandas as pd
 import pytest
 from clips import write_silence
 
-from emotion2vec_app.audio import SILENT, decode_audio
+from emotion2vec_app.audio import SILENT, SourceInfo, Waveform, decode_audio
+from emotion2vec_app.engine import EngineState, EngineStatus
 from emotion2vec_app.labels import EMOTIONS, emotion_for_token
-from emotion2vec_app.results import SegmentTimeline
+from emotion2vec_app.outputs import save_run
+from emotion2vec_app.results import ModelInfo, Prediction, SegmentTimeline
 from emotion2vec_app.ui.render import (
     batch_frame,
     batch_summary_html,
     clock,
+    processing_log,
     segment_frame,
     segment_strip_html,
     segment_timeline_frame,
+    status_html,
     summary_markdown,
 )
 from emotion2vec_app.ui.text import t
@@ -260,3 +265,110 @@ def test_batch_summary_counts_failures_and_keeps_each_reason_whole(lang):
     assert t("batch_failed", lang).format(failed=1, total=2) in markup
     assert html.escape(reason) in markup and "<1>" not in markup
     assert t("batch_all_done", lang).format(total=1) in batch_summary_html(results[:1], lang)
+
+
+# --- the status line and the processing log (issue 13, items 11 and 14) ------------------
+
+
+class FakeEngine:
+    """Just enough engine for status_html: a fixed status."""
+
+    def __init__(self, **fields) -> None:
+        defaults = dict(model="iic/emotion2vec_plus_large", demo=False, device="auto",
+                        dtype="auto", load_seconds=None, elapsed_s=3.2, error=None)  # fmt: skip
+        self._status = EngineStatus(**{"state": EngineState.LOADING, **defaults, **fields})
+
+    def status(self) -> EngineStatus:
+        return self._status
+
+
+def status_text(lang: str, **fields) -> str:
+    return "".join(parse(status_html(FakeEngine(**fields), lang)).text)
+
+
+@pytest.mark.parametrize(
+    ("lang", "fields", "words"),
+    [
+        ("en", {}, "Loading emotion2vec+ large on the best available device… 3 s"),
+        ("zh", {}, "正在加载 emotion2vec+ large（最佳可用设备）… 3 秒"),
+        ("en", {"device": "cpu"}, "Loading emotion2vec+ large on CPU… 3 s"),
+        ("zh", {"device": "cpu"}, "正在加载 emotion2vec+ large（CPU）… 3 秒"),
+        ("en", {"device": "cuda:0"}, "Loading emotion2vec+ large on GPU cuda:0… 3 s"),
+        ("en", {"model": "demo", "demo": True},
+         "Loading the demo model (random weights) on the best available device… 3 s"),
+        ("zh", {"model": "demo", "demo": True},
+         "正在加载 随机权重的演示模型（最佳可用设备）… 3 秒"),
+        ("en", {"model": "/srv/models/my-finetune/"}, "Loading my-finetune on"),
+    ],
+)  # fmt: skip
+def test_status_while_loading_says_what_in_words(lang, fields, words):
+    text = status_text(lang, **fields)
+    assert words in text
+    assert "auto · auto" not in text and " · " not in text, text
+    assert "/srv" not in text and "iic/" not in text
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("en", "Model ready: emotion2vec+ large on GPU cuda:0 (float16), loaded in 12.3 s"),
+        ("zh", "模型已就绪：emotion2vec+ large（GPU cuda:0，float16），加载用时 12.3 秒"),
+    ],
+)
+def test_status_when_ready_names_model_device_dtype_and_load_time(lang, words):
+    fields = {"state": EngineState.READY, "device": "cuda:0", "dtype": "float16"}
+    assert words in status_text(lang, **fields, load_seconds=12.34)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_status_when_failed_keeps_the_error_and_the_advice(lang):
+    error = "Model '/srv/no-such-model' is neither 'demo', an existing directory <x>, nor..."
+    markup = status_html(
+        FakeEngine(state=EngineState.FAILED, model="/srv/no-such-model", error=error), lang
+    )
+    assert 'data-state="failed"' in markup
+    text = "".join(parse(markup).text)
+    assert error in text and "<x>" not in markup, "the error, whole and escaped"
+    assert t("failed_hint", lang) in markup
+    assert ("failed to load: no-such-model" if lang == "en" else "加载失败：no-such-model") in text
+
+
+def test_status_of_a_ray_serve_backend_keeps_the_backend_words():
+    url = "http://head:8000"
+    fields = dict(state=EngineState.READY, model="iic/emotion2vec_plus_large",
+                  device=f"cuda:0 · Ray Serve {url}", dtype="float16", load_seconds=5.0,
+                  backend=url)  # fmt: skip
+    text = status_text("en", **fields)
+    assert t("state_ready_backend", "en") in text
+    assert f"Ray Serve {url}" in text and "5.0 s" in text
+
+
+def prediction_for_log(model_id: str, demo: bool = False) -> Prediction:
+    info = SourceInfo("talk.wav", "wav", 48000, 2, 2.0)
+    return Prediction(
+        emotions=EMOTIONS,
+        probs=np.full(len(EMOTIONS), 1 / len(EMOTIONS), np.float32),
+        granularity="utterance",
+        waveform=Waveform(np.zeros(32000, np.float32), info),
+        model=ModelInfo(model_id, demo, "cpu", "float32"),
+        timings_ms={"decode": 1.5, "inference": 20.0},
+        embedding=np.zeros(768, np.float32),
+    )
+
+
+def test_processing_log_names_the_run_and_its_downloads_not_server_paths(tmp_path):
+    prediction = prediction_for_log(str(tmp_path / "models" / "my-finetune"))
+    run = save_run(prediction, tmp_path / "outputs")
+    log = processing_log(prediction, run)
+    assert run.path.name in log, "the run's id"
+    for name in ("result.json", "embedding.npy"):
+        assert name in log
+    assert "model: my-finetune on CPU (float32)" in log
+    assert str(tmp_path) not in log and "/" not in log, "no server path, nor any path"
+    assert "run folder" in log, "the browser tests wait for these words"
+
+
+def test_processing_log_without_a_run_folder_says_so():
+    log = processing_log(prediction_for_log("demo", demo=True), None)
+    assert "run folder: not written (see the warning)" in log
+    assert "the demo model (random weights)" in log

@@ -232,8 +232,11 @@ def _timeline_outputs(
 
 
 def _shown_json(analysis: Analysis, lang: str) -> dict:
-    """result.json as the page shows it: frames and segments are too long, and said so."""
+    """result.json as the page shows it: frames and segments are too long, and said so; the
+    run folder is named by its id, as a server path means nothing in a browser."""
     shown = dict(analysis.result)
+    if "run_dir" in shown:
+        shown["run_dir"] = Path(shown["run_dir"]).name
     if "frames" in shown:
         shown["frames"] = t("frames_in_file", lang)
     if analysis.prediction.segments is not None:

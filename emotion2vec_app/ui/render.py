@@ -6,6 +6,7 @@ No gradio here, so every view can be tested without a server.
 from __future__ import annotations
 
 import html
+import re
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -14,10 +15,10 @@ from emotion2vec_app.audio import SILENT
 from emotion2vec_app.labels import EMOTIONS, Emotion, emotion_for_token
 from emotion2vec_app.outputs import RunFolder
 from emotion2vec_app.results import Prediction, SegmentTimeline
-from emotion2vec_app.ui.text import LANGUAGES, STATE_KEYS, t
+from emotion2vec_app.ui.text import LANGUAGES, t
 
 if TYPE_CHECKING:
-    from emotion2vec_app.engine import AnalysisEngine
+    from emotion2vec_app.engine import AnalysisEngine, EngineStatus
 
 TIMELINE_POINTS = 600  # per emotion: enough for the eye, light for the browser
 
@@ -29,20 +30,62 @@ def emotion_label(emotion: Emotion, lang: str) -> str:
 COLOUR_MAP = {emotion_label(e, lang): e.colour for e in EMOTIONS for lang in LANGUAGES}
 
 
-def status_html(engine: AnalysisEngine, lang: str) -> str:
-    status = engine.status()
-    state = status.state.value
+def model_words(model: str, demo: bool, lang: str) -> str:
+    """A model as a person names it: the demo, a hub id's model (iic/emotion2vec_plus_large:
+    emotion2vec+ large), or a local folder's name, never its server path."""
+    if demo:
+        return t("model_demo", lang)
+    name = re.split(r"[\\/]", model.rstrip("/\\"))[-1] or model
+    hub_id = model.count("/") == 1 and not model.startswith(("/", ".", "~")) and "\\" not in model
+    if hub_id and name.startswith("emotion2vec_plus_"):
+        return f"emotion2vec+ {name.removeprefix('emotion2vec_plus_')}"
+    return name
+
+
+def device_words(device: str, lang: str) -> str:
+    """auto (not known yet): the best available device; cpu: CPU; cuda:0: GPU cuda:0."""
+    if device == "auto":
+        return t("device_auto", lang)
+    if device == "cpu":
+        return "CPU"
+    return f"GPU {device}" if device.startswith(("cuda", "mps")) else device
+
+
+def _backend_line(status: EngineStatus, lang: str) -> str:
+    """A Ray Serve backend's state: its URL, model, device and dtype as the backend says."""
     details = f"{status.model} · {status.device} · {status.dtype}"
-    if state == "loading":
+    if status.state.value == "loading":
         details += f" · {status.elapsed_s:.0f} s"
     elif status.load_seconds is not None:
         details += f" · {status.load_seconds:.1f} s"
+    return f"<b>{t(f'state_{status.state.value}_backend', lang)}</b> — {html.escape(details)}"
+
+
+def _status_line(status: EngineStatus, lang: str) -> str:
+    """This process's model, in words: which model, on what, and how long it took."""
+    state = status.state.value
+    words = {
+        "model": model_words(status.model, status.demo, lang),
+        "device": device_words(status.device, lang),
+        "dtype": status.dtype,
+    }
+    if state == "loading":
+        line = t("status_loading", lang).format(**words, seconds=f"{status.elapsed_s:.0f}")
+    else:
+        line = t(f"status_{state}", lang).format(**words)
+    if state == "ready" and status.load_seconds is not None:
+        line += t("status_loaded_in", lang).format(seconds=f"{status.load_seconds:.1f}")
+    return f"<b>{html.escape(line)}</b>"
+
+
+def status_html(engine: AnalysisEngine, lang: str) -> str:
+    status = engine.status()
     remote = status.backend is not None
-    body = f"<b>{t(STATE_KEYS[state] + ('_backend' if remote else ''), lang)}</b> — {details}"
+    body = _backend_line(status, lang) if remote else _status_line(status, lang)
     if status.error:
         hint = t("failed_hint_backend" if remote else "failed_hint", lang)
         body += f"<br>{html.escape(status.error)}<br>{hint}"
-    return f'<div class="e2v-status" data-state="{state}">{body}</div>'
+    return f'<div class="e2v-status" data-state="{status.state.value}">{body}</div>'
 
 
 def _file_line(name: str, lang: str) -> str:
@@ -114,15 +157,23 @@ def timeline_frame(prediction: Prediction, lang: str) -> pd.DataFrame:
     )
 
 
+def _run_line(run: RunFolder | None) -> str:
+    """The run by its id (the folder's name) and its downloads' names: a browser user has no
+    use for the server's path, and should not see it."""
+    if run is None:
+        return "run folder: not written (see the warning)"
+    return f"run folder: {run.path.name} · downloads: {', '.join(p.name for p in run.files)}"
+
+
 def processing_log(prediction: Prediction, run: RunFolder | None) -> str:
     info, timings, model = prediction.audio, prediction.timings_ms, prediction.model
     lines = [
         f"file: {info.name} ({info.format}, {info.sample_rate} Hz, {info.channels} ch, "
         f"{info.duration_s:.2f} s)",
         " | ".join(f"{step} {ms:.1f} ms" for step, ms in timings.items() if step != "wait"),
-        f"model: {model.id}{' (demo, random weights)' if model.demo else ''} on {model.device} "
-        f"({model.dtype})",
-        f"run folder: {run.path if run else 'not written (see the warning)'}",
+        f"model: {model_words(model.id, model.demo, 'en')} on "
+        f"{device_words(model.device, 'en')} ({model.dtype})",
+        _run_line(run),
     ]
     if prediction.segments is not None:
         lines.insert(2, f"segments: {len(prediction.segments)} ({prediction.segments.method})")

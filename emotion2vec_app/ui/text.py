@@ -50,9 +50,22 @@ TEXT: dict[str, dict[str, str]] = {
         "Start (or deploy with ray-serve) without --demo to use emotion2vec+ large.",
         "zh": "⚠️ 演示模型：随机权重，预测结果是随机的，没有任何意义。去掉 --demo 启动（或用 ray-serve 部署）即可使用 emotion2vec+ large。",
     },
-    "state_loading": {"en": "⏳ Loading model", "zh": "⏳ 模型加载中"},
-    "state_ready": {"en": "✅ Model ready", "zh": "✅ 模型已就绪"},
-    "state_failed": {"en": "❌ Model failed to load", "zh": "❌ 模型加载失败"},
+    # The status line: the model, the device and the seconds, in words.
+    "status_loading": {
+        "en": "⏳ Loading {model} on {device}… {seconds} s",
+        "zh": "⏳ 正在加载 {model}（{device}）… {seconds} 秒",
+    },
+    "status_ready": {
+        "en": "✅ Model ready: {model} on {device} ({dtype})",
+        "zh": "✅ 模型已就绪：{model}（{device}，{dtype}）",
+    },
+    "status_loaded_in": {"en": ", loaded in {seconds} s", "zh": "，加载用时 {seconds} 秒"},
+    "status_failed": {
+        "en": "❌ Model failed to load: {model} on {device}",
+        "zh": "❌ 模型加载失败：{model}（{device}）",
+    },
+    "model_demo": {"en": "the demo model (random weights)", "zh": "随机权重的演示模型"},
+    "device_auto": {"en": "the best available device", "zh": "最佳可用设备"},
     "failed_hint": {
         "en": "Fix the cause above and restart; or start with --demo to try the app.",
         "zh": "请根据上面的原因修复后重启；或使用 --demo 启动以试用。",
@@ -138,8 +151,6 @@ TEXT: dict[str, dict[str, str]] = {
     "batch_failed": {"en": "{failed} of {total} failed", "zh": "{total} 个文件中 {failed} 个失败"},
     "batch_all_done": {"en": "All {total} analysed", "zh": "{total} 个文件全部分析完成"},
 }
-
-STATE_KEYS = {"loading": "state_loading", "ready": "state_ready", "failed": "state_failed"}
 
 
 def t(key: str, lang: str) -> str:
