@@ -56,7 +56,8 @@ def serve_ui(engine: Any, outputs: Path) -> tuple[Any, str]:
     """The real Gradio app in this process (so a test can steer its engine); its URL."""
     from server_harness import free_port
 
-    from emotion2vec_app.ui.page import PAGE_ASSETS, build_ui
+    from emotion2vec_app.ui.assets import PAGE_ASSETS
+    from emotion2vec_app.ui.page import build_ui
 
     demo = build_ui(engine, outputs)
     demo.queue()

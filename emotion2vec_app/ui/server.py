@@ -74,7 +74,8 @@ def serve(
     args: argparse.Namespace, engine: AnalysisEngine, retention: Retention | None = None
 ) -> int:
     """Serve the WebUI first, then load the model in the engine's thread."""
-    from emotion2vec_app.ui.page import PAGE_ASSETS, build_ui
+    from emotion2vec_app.ui.assets import PAGE_ASSETS
+    from emotion2vec_app.ui.page import build_ui
 
     auth = parse_auth(args.auth)
     host = "0.0.0.0" if args.listen else args.host
