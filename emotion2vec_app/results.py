@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -28,27 +29,46 @@ class ModelInfo:
 
 @dataclass
 class FrameTimeline:
-    """Per-frame class probabilities: row t covers [start_s[t], start_s[t] + hop_s).
+    """Per-frame class scores: row t covers [start_s[t], start_s[t] + hop_s).
 
     One clip's frames are back to back from 0; a segmented file's frames start at each
-    segment's offset, with gaps where there is no speech.
+    segment's offset, with gaps where there is no speech. The head is linear, so smoothing
+    the frames' features is smoothing their logits: the timeline keeps the raw logits and
+    derives `probs` for any `smooth_s`, and a new smoothing needs no new forward pass.
     """
 
     hop_s: float
-    probs: np.ndarray  # (T, C) float32
+    logits: np.ndarray  # (T, C) float32, unsmoothed, the active classes only
     emotions: tuple[Emotion, ...]
     smooth_s: float = 0.0
     offsets_s: np.ndarray | None = None  # (T,) start times, when not back to back from 0
+    probs: np.ndarray = field(init=False, repr=False)  # (T, C) of the smoothed logits
+
+    def __post_init__(self) -> None:
+        window = max(1, round(self.smooth_s / self.hop_s))
+        smoothed = np.concatenate([moving_mean(self.logits[run], window) for run in self.runs()])
+        self.probs = softmax(smoothed)
 
     @property
     def start_s(self) -> np.ndarray:
         if self.offsets_s is not None:
             return self.offsets_s
-        return np.arange(len(self.probs)) * self.hop_s
+        return np.arange(len(self.logits)) * self.hop_s
 
     @property
     def top(self) -> list[Emotion]:
         return [self.emotions[i] for i in self.probs.argmax(axis=1)]
+
+    def runs(self) -> list[slice]:
+        """The stretches of back-to-back frames (one per speech segment, or one for a clip):
+        smoothing stays inside one, and a chart breaks its lines between them."""
+        gaps = np.flatnonzero(np.diff(self.start_s) > 1.5 * self.hop_s) + 1
+        bounds = [0, *gaps.tolist(), len(self.logits)]
+        return [slice(a, b) for a, b in pairwise(bounds)]
+
+    def smoothed(self, smooth_s: float) -> FrameTimeline:
+        """The same frames under another smoothing window."""
+        return replace(self, smooth_s=smooth_s)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +81,26 @@ class FrameTimeline:
                 for i, emotion in enumerate(self.emotions)
             },
         }
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Over the last axis, as float32."""
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def moving_mean(series: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving mean over `window` rows (made odd to stay centred); the edges average
+    the rows that exist."""
+    if window <= 1:
+        return series.astype(np.float64)
+    half = (window + (window + 1) % 2) // 2
+    sums = np.concatenate(
+        [np.zeros((1, series.shape[1])), np.cumsum(series, axis=0, dtype=np.float64)]
+    )
+    index = np.arange(len(series))
+    low, high = np.maximum(index - half, 0), np.minimum(index + half + 1, len(series))
+    return (sums[high] - sums[low]) / (high - low)[:, None]
 
 
 SEGMENT_COLUMNS = ("start_s", "end_s", "emotion", "confidence", "scores")

@@ -84,6 +84,22 @@ def test_smoothing_steadies_the_timeline(engine, speech):
     assert jitter(smooth.frames.probs) < jitter(raw) / 3
 
 
+def test_smoothing_the_logits_is_smoothing_the_features(engine, speech):
+    """What the slider re-renders without a pass is what a pass on smoothed features gives."""
+    raw = engine.analyze(
+        speech, AnalysisOptions("frame", extract_embedding=True), sample_rate=16000
+    )
+    features = torch.from_numpy(raw.embedding).T.unsqueeze(0)  # (1, D, T)
+    window = 25  # 0.5 s of 20 ms frames, made odd as the timeline makes it
+    pooled = torch.nn.functional.avg_pool1d(
+        features, window, stride=1, padding=window // 2, count_include_pad=False
+    )[0].T
+    expected = inference.class_probabilities(engine.loaded_model(), pooled)
+    np.testing.assert_allclose(raw.frames.smoothed(0.5).probs, expected, atol=1e-5)
+    fresh = engine.analyze(speech, AnalysisOptions("frame", smooth_s=0.5), sample_rate=16000)
+    np.testing.assert_allclose(raw.frames.smoothed(0.5).probs, fresh.frames.probs, atol=1e-6)
+
+
 def test_embedding_shapes(engine, speech):
     utterance = engine.analyze(speech, AnalysisOptions(extract_embedding=True), sample_rate=16000)
     frame = engine.analyze(

@@ -158,6 +158,21 @@ def test_frame_timeline_of_a_segmented_recording_sits_inside_the_segments(engine
     assert len(json_frames["start_s"]) == len(frames.probs)
 
 
+def test_smoothing_stays_inside_each_segment(engine, call):
+    """A segment's smoothed frames are those of that segment analysed alone: no window
+    reaches across a pause into the next segment."""
+    prediction = engine.analyze(call[0], AnalysisOptions("frame", smooth_s=0.5))
+    frames, segments = prediction.frames, prediction.segments
+    runs = frames.runs()
+    assert len(runs) == len(segments)
+    for run, start, end in zip(runs, segments.start_s, segments.end_s, strict=True):
+        assert frames.start_s[run][0] == pytest.approx(start)
+        clip = prediction.waveform.samples[round(start * 16000) : round(end * 16000)]
+        alone = engine.analyze(clip, AnalysisOptions("frame", smooth_s=0.5, segmentation="off"),
+                               sample_rate=16000)  # fmt: skip
+        np.testing.assert_allclose(frames.probs[run], alone.frames.probs, atol=1e-5)
+
+
 def test_padded_batches_of_segments_match_one_at_a_time(tiny_model_dir, tmp_path, engine, call):
     batched = Engine(str(tiny_model_dir), cache_dir=tmp_path, batch_size=4)
     batched.wait_ready(timeout=120)

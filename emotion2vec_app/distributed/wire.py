@@ -31,7 +31,7 @@ ERROR_KIND_HEADER = "X-Emotion2vec-Error"  # the exception's class name, beside 
 def to_payload(prediction: Prediction) -> dict[str, Any]:
     """{"result": result.json's dict, "labels": [...], "arrays": base64 of an .npz}.
 
-    The .npz holds `probs`, and as present `embedding`, `frame_probs` (+ `frame_offsets_s`)
+    The .npz holds `probs`, and as present `embedding`, `frame_logits` (+ `frame_offsets_s`)
     and `segment_start_s`, `segment_end_s`, `segment_probs`.
     """
     arrays: dict[str, np.ndarray] = {"probs": prediction.probs}
@@ -39,7 +39,7 @@ def to_payload(prediction: Prediction) -> dict[str, Any]:
         arrays["embedding"] = prediction.embedding
     frames = prediction.frames
     if frames is not None:
-        arrays["frame_probs"] = frames.probs
+        arrays["frame_logits"] = frames.logits
         if frames.offsets_s is not None:
             arrays["frame_offsets_s"] = frames.offsets_s
     segments = prediction.segments
@@ -70,10 +70,10 @@ def from_payload(
     arrays = read_arrays(payload)
     emotions = tuple(emotion_for_token(token) for token in payload["labels"])
     frames = None
-    if "frame_probs" in arrays:
+    if "frame_logits" in arrays:
         frames = FrameTimeline(
             hop_s=result["frames"]["hop_s"],
-            probs=arrays["frame_probs"],
+            logits=arrays["frame_logits"],
             emotions=emotions,
             smooth_s=result["frames"]["smooth_s"],
             offsets_s=arrays.get("frame_offsets_s"),

@@ -201,7 +201,6 @@ class Engine(AnalysisCore):
                     model,
                     clips,
                     frames=options.frames,
-                    smooth_s=options.smooth_s,
                     embedding=options.extract_embedding,
                 )
                 return scores, waited

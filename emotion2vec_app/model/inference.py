@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from emotion2vec_app.model.loader import LoadedModel
+from emotion2vec_app.results import softmax
 
 FRAME_HOP_S = 0.02  # the feature encoder's total stride is 320 samples at 16 kHz
 OutOfMemoryError = torch.OutOfMemoryError  # CUDA's, and what CPU allocators raise alike
@@ -40,33 +41,21 @@ def extract_features(model: LoadedModel, samples: np.ndarray) -> torch.Tensor:
         return model.network.extract_features(source, padding_mask=None)["x"][0]
 
 
-def class_probabilities(model: LoadedModel, features: torch.Tensor) -> np.ndarray:
-    """Softmax over the active classes of proj(features), for (D,) or (T, D) features.
+def head_logits(model: LoadedModel, features: torch.Tensor) -> np.ndarray:
+    """proj(features) over the active classes, for (D,) or (T, D) features.
 
-    Slots marked "unuse_*" (old snapshots) are masked to -inf and dropped, as FunASR does.
+    Slots marked "unuse_*" (old snapshots) are dropped, as FunASR masks them out of its
+    softmax.
     """
     with torch.inference_mode():
         # 2-D in, as int8's quantized Linear accepts nothing else; shape restored after.
         flat = features.reshape(-1, features.shape[-1])
         logits = model.network.proj(flat).float().reshape(*features.shape[:-1], -1)
-        active = list(model.labels.active_indices)
-        if len(active) < logits.shape[-1]:
-            masked = torch.full_like(logits, float("-inf"))
-            masked[..., active] = logits[..., active]
-            logits = masked
-        probs = torch.softmax(logits, dim=-1)[..., active]
-    return probs.cpu().numpy()
+        return logits[..., list(model.labels.active_indices)].cpu().numpy()
 
 
-def smooth_frames(features: torch.Tensor, window_frames: int) -> torch.Tensor:
-    """Centred moving mean over `window_frames` frames; edges average what exists."""
-    if window_frames <= 1:
-        return features
-    # avg_pool1d needs an odd window to stay centred.
-    window = window_frames + (window_frames + 1) % 2
-    series = features.float().T.unsqueeze(0)  # (1, D, T)
-    pooled = F.avg_pool1d(series, window, stride=1, padding=window // 2, count_include_pad=False)
-    return pooled[0].T.to(features.dtype)
+def class_probabilities(model: LoadedModel, features: torch.Tensor) -> np.ndarray:
+    return softmax(head_logits(model, features))
 
 
 def utterance_embedding(features: torch.Tensor) -> torch.Tensor:
@@ -76,7 +65,7 @@ def utterance_embedding(features: torch.Tensor) -> torch.Tensor:
 @dataclass
 class ClipScores:
     probs: np.ndarray  # (C,) utterance probabilities
-    frame_probs: np.ndarray | None  # (T, C), for frame granularity
+    frame_logits: np.ndarray | None  # (T, C) unsmoothed, for frame granularity
     embedding: np.ndarray | None  # (D,) utterance or (T, D) frame features, float32
 
 
@@ -85,19 +74,15 @@ def score_features(
     features: torch.Tensor,
     *,
     frames: bool = False,
-    smooth_s: float = 0.0,
     embedding: bool = False,
 ) -> ClipScores:
     """Everything one analysis needs from one clip's (T, D) features."""
     utterance = utterance_embedding(features)
-    frame_probs = None
-    if frames:
-        window = max(1, round(smooth_s / FRAME_HOP_S))
-        frame_probs = class_probabilities(model, smooth_frames(features, window))
+    frame_logits = head_logits(model, features) if frames else None
     chosen = None
     if embedding:
         chosen = (features if frames else utterance).float().cpu().numpy()
-    return ClipScores(class_probabilities(model, utterance), frame_probs, chosen)
+    return ClipScores(class_probabilities(model, utterance), frame_logits, chosen)
 
 
 def score_clip(
@@ -105,9 +90,8 @@ def score_clip(
     samples: np.ndarray,
     *,
     frames: bool = False,
-    smooth_s: float = 0.0,
     embedding: bool = False,
 ) -> ClipScores:
     """One forward pass, then `score_features`."""
     features = extract_features(model, samples)
-    return score_features(model, features, frames=frames, smooth_s=smooth_s, embedding=embedding)
+    return score_features(model, features, frames=frames, embedding=embedding)

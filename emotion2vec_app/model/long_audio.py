@@ -41,14 +41,14 @@ def assemble(
         probs=np.stack([s.probs for s in scores]).astype(np.float32),
     )
     frame_timeline = None
-    if scores[0].frame_probs is not None:
+    if scores[0].frame_logits is not None:
         offsets = [
-            span.start_s + np.arange(len(s.frame_probs)) * FRAME_HOP_S
+            span.start_s + np.arange(len(s.frame_logits)) * FRAME_HOP_S
             for span, s in zip(spans, scores, strict=True)
         ]
         frame_timeline = FrameTimeline(
             hop_s=FRAME_HOP_S,
-            probs=np.concatenate([s.frame_probs for s in scores]),
+            logits=np.concatenate([s.frame_logits for s in scores]),
             emotions=emotions,
             smooth_s=smooth_s,
             offsets_s=np.concatenate(offsets),

@@ -124,7 +124,6 @@ def score_batch(
     clips: Sequence[np.ndarray],
     *,
     frames: bool = False,
-    smooth_s: float = 0.0,
     embedding: bool = False,
 ) -> list[ClipScores]:
     """`inference.score_clip` for every clip, in order, from one forward pass.
@@ -132,7 +131,7 @@ def score_batch(
     A batch of one takes the single-clip path itself: no padding, bit-identical results.
     Raises OutOfMemoryError when the pass does not fit (the engine splits the batch).
     """
-    options = {"frames": frames, "smooth_s": smooth_s, "embedding": embedding}
+    options = {"frames": frames, "embedding": embedding}
     if len(clips) == 1:
         return [score_clip(model, clips[0], **options)]
     return [score_features(model, f, **options) for f in extract_features_batch(model, clips)]

@@ -21,10 +21,10 @@ def clip_prediction(
     seconds: dict[str, float],
 ) -> Prediction:
     frames = None
-    if scores.frame_probs is not None:
+    if scores.frame_logits is not None:
         frames = FrameTimeline(
             hop_s=FRAME_HOP_S,
-            probs=scores.frame_probs,
+            logits=scores.frame_logits,
             emotions=model.labels.emotions,
             smooth_s=options.smooth_s,
         )
