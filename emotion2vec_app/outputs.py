@@ -1,6 +1,7 @@
-"""One folder per analysis under outputs/: processed audio, result.json, embedding.npy, and
-for a segmented recording segments.csv and segments.json. A batch gets a folder of its own
-with the table of its files and a ZIP of their run folders.
+"""One folder per analysis under outputs/: processed audio, result.json, embedding.npy,
+frames.csv for frame granularity, and for a segmented recording segments.csv and
+segments.json. A batch gets a folder of its own with the table of its files and a ZIP of
+their run folders.
 
 Folder names come from the clock and a random suffix, never from user input, and are
 created exclusively, so simultaneous requests never share or overwrite a folder.
@@ -30,6 +31,7 @@ from emotion2vec_app.writers import (
     SCORE_COLUMNS,
     SEGMENT_FIELDS,
     FileRecord,
+    frame_records,
     segment_records,
     write_table,
 )
@@ -40,6 +42,7 @@ RUN_NAME = re.compile(r"^(outputs|batch)_\d{8}_\d{6}_[0-9a-f]{6}$")
 RESULT_FILE = "result.json"
 AUDIO_FILE = "processed_audio.wav"
 EMBEDDING_FILE = "embedding.npy"
+FRAMES_CSV = "frames.csv"
 SEGMENTS_CSV = "segments.csv"
 SEGMENTS_JSON = "segments.json"
 BATCH_CSV = "results.csv"
@@ -66,11 +69,14 @@ class RunFolder:
     embedding_file: Path | None
     result: dict  # what result.json holds
     segment_files: tuple[Path, ...] = ()  # segments.csv and segments.json, when segmented
+    frame_file: Path | None = None  # frames.csv, for frame granularity
 
     @property
     def files(self) -> list[Path]:
-        """What a user downloads: the result, the embedding, the segment tables."""
-        return [p for p in (self.result_file, self.embedding_file, *self.segment_files) if p]
+        """What a user downloads: the result, the frame table, the embedding, the segment
+        tables."""
+        files = (self.result_file, self.frame_file, self.embedding_file, *self.segment_files)
+        return [p for p in files if p]
 
 
 def new_run_dir(root: Path, kind: str = "outputs") -> Path:
@@ -152,8 +158,13 @@ def save_run(prediction: Prediction, root: Path | None = None) -> RunFolder:
         run_dir=str(path), embedding_file=EMBEDDING_FILE if embedding_file else None
     )
     segment_files = _save_segments(prediction, path) if prediction.segments else ()
+    frame_file = None
+    if "frames" in result:  # the table of result.json's frames, with the same numbers
+        frame_file = _write_csv(path / FRAMES_CSV, *frame_records(result["frames"]))
     _write_json(path / RESULT_FILE, result)
-    return RunFolder(path, path / RESULT_FILE, audio_file, embedding_file, result, segment_files)
+    return RunFolder(
+        path, path / RESULT_FILE, audio_file, embedding_file, result, segment_files, frame_file
+    )
 
 
 def _write_json(path: Path, data: object) -> None:
@@ -161,10 +172,15 @@ def _write_json(path: Path, data: object) -> None:
     _write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
+def _write_csv(path: Path, fields: list[str], records: list[dict]) -> Path:
+    _write_atomic(path, lambda p: write_table(p, fields, records, "csv"))
+    return path
+
+
 def _save_segments(prediction: Prediction, path: Path) -> tuple[Path, Path]:
-    records = segment_records(prediction)
-    table = path / SEGMENTS_CSV
-    _write_atomic(table, lambda p: write_table(p, SEGMENT_FIELDS + SCORE_COLUMNS, records, "csv"))
+    table = _write_csv(
+        path / SEGMENTS_CSV, SEGMENT_FIELDS + SCORE_COLUMNS, segment_records(prediction)
+    )
     timeline = prediction.segments
     document = {
         "method": timeline.method,
@@ -178,9 +194,8 @@ def _save_segments(prediction: Prediction, path: Path) -> tuple[Path, Path]:
 def save_batch(root: Path, records: list[FileRecord], runs: list[RunFolder]) -> tuple[Path, Path]:
     """A batch folder with the table of its files (CSV) and a ZIP of their run folders."""
     path = new_run_dir(root, "batch")
-    table = path / BATCH_CSV
     rows = [record.row() for record in records]
-    _write_atomic(table, lambda p: write_table(p, BATCH_FIELDS + SCORE_COLUMNS, rows, "csv"))
+    table = _write_csv(path / BATCH_CSV, BATCH_FIELDS + SCORE_COLUMNS, rows)
     archive = path / BATCH_ZIP
     _write_atomic(archive, lambda p: _zip_runs(p, runs, table))
     return table, archive

@@ -1,4 +1,5 @@
-"""Tables of results as CSV and JSON Lines: one recording's segments, one record per batch file.
+"""Tables of results as CSV and JSON Lines: one recording's segments or frames, one record per
+batch file.
 
 Flat records for CSV (one column per emotion score); JSON Lines keep the whole result. Both
 writers append, so an interrupted batch resumes where it stopped (`finished_files`).
@@ -27,8 +28,11 @@ BATCH_FIELDS = [
     "duration_s",
     "segments",
     "run_dir",
+    "model_id",
+    "model_demo",
     "error",
 ]
+FRAME_FIELDS = ["time_s", "emotion"]
 
 
 def segment_records(prediction: Prediction) -> list[dict[str, Any]]:
@@ -52,6 +56,16 @@ def segment_records(prediction: Prediction) -> list[dict[str, Any]]:
     ]
 
 
+def frame_records(frames: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """result.json's "frames" as a table's fields and records, with the very same numbers:
+    a record per frame, its start (time_s), top emotion and a score per emotion, in the
+    model's label order."""
+    scores = frames["scores"]
+    fields = FRAME_FIELDS + [f"score_{key}" for key in scores]
+    columns = [frames["start_s"], frames["emotion"], *scores.values()]
+    return fields, [dict(zip(fields, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
 @dataclass(frozen=True)
 class FileRecord:
     """One file of a batch, the one shape that every batch table is made of: CSV and JSON
@@ -69,7 +83,7 @@ class FileRecord:
                 "file": self.file,
                 "error": self.error,
             }
-        summary = result.get("summary")
+        summary, model = result.get("summary"), result["model"]
         return {
             "file": self.file,
             "emotion": result["emotion"],
@@ -78,6 +92,8 @@ class FileRecord:
             "duration_s": result["audio"]["duration_s"],
             "segments": summary["segments"] if summary else None,
             "run_dir": result.get("run_dir"),
+            "model_id": model["id"],
+            "model_demo": model["demo"],
             "error": None,
             **{f"score_{e.key}": result["scores"].get(e.key) for e in EMOTIONS},
         }
@@ -140,6 +156,8 @@ class CsvWriter(TableWriter):
         return '"\n' if _count_quotes(self.path) % 2 else "\n"
 
     def _start(self, existing: bool) -> None:
+        if existing:  # a table from an older version keeps its columns: rows match its header
+            self.fields = _csv_header(self.path) or self.fields
         self._csv = csv.DictWriter(self._handle, self.fields, extrasaction="ignore")
         if not existing:
             self._csv.writeheader()
@@ -219,6 +237,11 @@ def _part_rows(part: Path) -> list[dict[str, Any]]:
     if part.suffix in (".json", ".jsonl"):
         return _table_rows(part, "jsonl")
     return []
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return next(csv.reader(handle), [])
 
 
 def _ends_mid_line(path: Path) -> bool:

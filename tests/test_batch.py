@@ -374,7 +374,38 @@ def test_csv_table_round_trips(result, tmp_path):
     assert rows[0]["emotion_zh"] == result["emotion_zh"]
     assert {key: float(rows[0][f"score_{key}"]) for key in result["scores"]} == result["scores"]
     assert rows[1]["emotion"] == "" and rows[1]["score_happy"] == ""
+    assert (rows[0]["model_id"], rows[0]["model_demo"]) == (result["model"]["id"], "False")
+    assert rows[1]["model_id"] == rows[1]["model_demo"] == ""
     assert finished_files(path) == {'calls/a, "quoted".wav', "calls/b.wav"}
+
+
+def test_rows_name_the_model_and_whether_it_is_the_demo(result):
+    row = FileRecord("a.wav", result).row()
+    assert (row["model_id"], row["model_demo"]) == (result["model"]["id"], False)
+    demo = {**result, "model": {**result["model"], "id": "demo", "demo": True}}
+    assert FileRecord("a.wav", demo).row()["model_demo"] is True
+    failed = FileRecord("b.wav", None, "damaged").row()
+    assert failed["model_id"] is failed["model_demo"] is None
+    assert list(row) == list(failed) == TABLE_FIELDS
+
+
+def test_resume_appends_to_a_table_of_an_older_version_in_its_own_columns(result, tmp_path):
+    """A table written before the model columns: appended rows follow its header."""
+    old_fields = [f for f in TABLE_FIELDS if f not in ("model_id", "model_demo")]
+    path = write_table(
+        tmp_path / "results.csv", old_fields, [FileRecord("a.wav", result, None).row()]
+    )
+    assert finished_files(path) == {"a.wav"}
+    with get_writer(path, TABLE_FIELDS, append=True) as writer:
+        writer.write(FileRecord("b.wav", result, None).row())
+        writer.write(FileRecord("c.wav", None, "damaged").row())
+    rows = read_csv(path)
+    assert [list(row) for row in rows] == [old_fields] * 3
+    assert rows[1] == {
+        k: v for k, v in as_csv_row(FileRecord("b.wav", result).row()).items() if k in old_fields
+    }
+    assert rows[2]["error"] == "damaged"
+    assert finished_files(path) == {"a.wav", "b.wav"}
 
 
 def test_jsonl_table_round_trips(result, tmp_path):
@@ -497,6 +528,10 @@ def test_batch_zip_holds_the_table_and_every_run_folder(engine, clips, call, tmp
     assert [row["file"] for row in rows] == ["speech.wav", "call.wav", "bad.mp3"]
     assert rows[1]["segments"] == str(len(CALL_SENTENCES)) and rows[0]["segments"] == ""
     assert rows[2]["error"] == "'bad.mp3' is empty (0 bytes)" and rows[2]["emotion"] == ""
+    model = engine.status()
+    assert [(row["model_id"], row["model_demo"]) for row in rows] == [
+        (model.model, "False"), (model.model, "False"), ("", ""),
+    ]  # fmt: skip
 
     short, long = (run.path.name for run in runs)
     common = ["embedding.npy", "processed_audio.wav", "result.json"]

@@ -153,6 +153,7 @@ def test_folder_and_glob_to_a_csv_table_with_a_progress_bar(clips, tmp_path):
         assert row["emotion"] == max(scores, key=scores.get).removeprefix("score_")
         assert float(row["confidence"]) == max(scores.values())
         assert row["error"] == ""
+        assert (row["model_id"], row["model_demo"]) == ("demo", "True")
         result = json.loads((tmp_path / row["run_dir"] / "result.json").read_text("utf-8"))
         assert result["audio"]["name"] == Path(row["file"]).name
         assert result["emotion"] == row["emotion"]

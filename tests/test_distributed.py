@@ -107,7 +107,9 @@ def test_blocks_of_failed_files_keep_the_columns_and_types_of_the_others(corpus)
     (row,) = failed.to_pylist()
     assert "'broken.wav'" in row["error"]
     assert row["emotion"] is row["confidence"] is row["embedding"] is None and row["result"] == ""
+    assert row["model_id"] is row["model_demo"] is None
     assert all(len(r["embedding"]) == 64 and r["error"] is None for r in good.to_pylist())
+    assert {(r["model_id"], r["model_demo"]) for r in good.to_pylist()} == {("demo", True)}
 
 
 def test_resume_skips_finished_files_and_retries_failed_ones(cluster, corpus, tmp_path):

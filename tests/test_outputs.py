@@ -20,7 +20,7 @@ def test_run_folder_holds_audio_result_and_embedding(engine, clips, tmp_path):
     run = save_run(prediction, tmp_path)
     assert RUN_NAME.match(run.path.name)
     assert sorted(p.name for p in run.path.iterdir()) == [
-        "embedding.npy", "processed_audio.wav", "result.json",
+        "embedding.npy", "frames.csv", "processed_audio.wav", "result.json",
     ]  # fmt: skip
 
     audio, rate = sf.read(run.audio_file)

@@ -130,14 +130,12 @@ def row_schema() -> pa.Schema:
     written with the same types as the others."""
     import pyarrow as pa
 
-    numbers = {"confidence", "duration_s", *SCORE_COLUMNS}
-    columns = [
-        (
-            name,
-            pa.int64() if name == "segments" else pa.float64() if name in numbers else pa.string(),
-        )
-        for name in BATCH_FIELDS + SCORE_COLUMNS
-    ]
+    types = {
+        "segments": pa.int64(),
+        "model_demo": pa.bool_(),
+        **dict.fromkeys(["confidence", "duration_s", *SCORE_COLUMNS], pa.float64()),
+    }
+    columns = [(name, types.get(name, pa.string())) for name in BATCH_FIELDS + SCORE_COLUMNS]
     return pa.schema([*columns, ("embedding", pa.list_(pa.float32())), ("result", pa.string())])
 
 
