@@ -52,6 +52,9 @@ ensure_test_tools() {
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   # A CJK font, so the 中文 pages in the browser screenshots are readable.
   fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || missing+=(fonts-wqy-microhei)
+  # A colour emoji font: the emoji tests check it draws in colour (without one, DejaVu Sans
+  # draws black outlines and the page falls back to coloured dots).
+  fc-list 2>/dev/null | grep -qi "noto color emoji" || missing+=(fonts-noto-color-emoji)
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
