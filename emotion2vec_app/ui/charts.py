@@ -36,12 +36,13 @@ def timeline_chart(frames: FrameTimeline, duration_s: float, lang: str) -> dict[
     """Each emotion's score per frame: one line piece per stretch of back-to-back frames
     (a segmented recording's frames have gaps where there is no speech)."""
     starts = frames.start_s
-    pieces = _pieces(np.diff(starts), 1.5 * frames.hop_s)
+    runs = frames.runs()  # the stretches smoothing stays inside, too
+    pieces = np.repeat(np.arange(len(runs)), [run.stop - run.start for run in runs])
     # Every TIMELINE_POINTS-th frame, and each piece's first and last: no piece is lost.
     keep = np.zeros(len(starts), bool)
     keep[:: max(1, -(-len(starts) // TIMELINE_POINTS))] = True
-    ends = np.flatnonzero(np.diff(pieces))  # the last point of every piece but the last
-    keep[ends] = keep[ends + 1] = keep[0] = keep[-1] = True
+    for run in runs:
+        keep[[run.start, run.stop - 1]] = True
     rows = [_row(starts[i], pieces[i], frames.probs[i]) for i in np.flatnonzero(keep)]
     return _chart(rows, frames.emotions, duration_s, lang)
 
@@ -60,8 +61,8 @@ def segment_chart(timeline: SegmentTimeline, duration_s: float, lang: str) -> di
 
 
 def _pieces(gaps: np.ndarray, join: float) -> np.ndarray:
-    """Which line piece each point is on, from the gaps between points: a gap over `join`
-    starts the next piece."""
+    """Which line piece each segment is on, from the pauses between segments: a pause over
+    `join` starts the next piece."""
     return np.concatenate([[0], np.cumsum(gaps > join)]).astype(int)
 
 
