@@ -17,7 +17,7 @@ import secrets
 import shutil
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -154,17 +154,36 @@ def save_run(prediction: Prediction, root: Path | None = None) -> RunFolder:
     if prediction.embedding is not None:
         embedding_file = path / EMBEDDING_FILE
         _write_atomic(embedding_file, lambda p: _save_npy(p, prediction.embedding))
-    result = prediction.to_json(
-        run_dir=str(path), embedding_file=EMBEDDING_FILE if embedding_file else None
-    )
     segment_files = _save_segments(prediction, path) if prediction.segments else ()
-    frame_file = None
-    if "frames" in result:  # the table of result.json's frames, with the same numbers
-        frame_file = _write_csv(path / FRAMES_CSV, *frame_records(result["frames"]))
-    _write_json(path / RESULT_FILE, result)
+    result, frame_file = _save_result(prediction, path, embedding_file)
     return RunFolder(
         path, path / RESULT_FILE, audio_file, embedding_file, result, segment_files, frame_file
     )
+
+
+def try_rewrite_run(run: RunFolder, prediction: Prediction) -> RunFolder | None:
+    """The run's result.json and frames.csv anew for `prediction`, the same analysis under
+    another smoothing: the downloads keep matching the page. None when the disk refuses."""
+    try:
+        result, frame_file = _save_result(prediction, run.path, run.embedding_file)
+    except OSError as error:
+        log.warning("Run folder not rewritten: %s", error)
+        return None
+    return replace(run, result=result, frame_file=frame_file)
+
+
+def _save_result(
+    prediction: Prediction, path: Path, embedding_file: Path | None
+) -> tuple[dict, Path | None]:
+    """result.json, and frames.csv (the table of its frames, with the same numbers)."""
+    result = prediction.to_json(
+        run_dir=str(path), embedding_file=EMBEDDING_FILE if embedding_file else None
+    )
+    frame_file = None
+    if "frames" in result:
+        frame_file = _write_csv(path / FRAMES_CSV, *frame_records(result["frames"]))
+    _write_json(path / RESULT_FILE, result)
+    return result, frame_file
 
 
 def _write_json(path: Path, data: object) -> None:

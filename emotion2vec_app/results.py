@@ -209,6 +209,11 @@ class Prediction:
     def scores(self) -> dict[str, float]:
         return {e.key: float(p) for e, p in zip(self.emotions, self.probs, strict=True)}
 
+    def without_samples(self) -> Prediction:
+        """All of it but the audio: what a page keeps between events, as a 3-hour call's
+        samples would hold 700 MB per open page."""
+        return replace(self, waveform=replace(self.waveform, samples=np.zeros(0, np.float32)))
+
     def to_json(self, run_dir: str | None = None, embedding_file: str | None = None) -> dict:
         """The result contract of DESIGN.md; its first five keys match the 科哥 WebUI format."""
         top = self.emotion

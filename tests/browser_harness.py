@@ -93,10 +93,54 @@ def wait_until_ready(page) -> None:
     page.wait_for_function("document.querySelector('#analyze')?.disabled === false")
 
 
+# Fixtures for any test module (conftest.py loads this file as a plugin); a module may still
+# define its own of the same name.
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as launched:
+        yield launched
+
+
+@contextmanager
+def pages_of(browser, url: str) -> Iterator:
+    """make(locale, viewport, query): a page of the app at `url`, ready to analyse, its words
+    in the locale's language; every page made is closed at the end."""
+    from emotion2vec_app.ui.text import t
+
+    pages = []
+
+    def make(locale: str = "en-US", viewport: dict[str, int] = DESKTOP, query: str = ""):
+        page = new_page(browser, locale=locale, viewport=viewport)
+        pages.append(page)
+        page.goto(url + query)
+        page.wait_for_selector("#model-status [data-state=ready]")
+        page.wait_for_function(
+            "text => !document.querySelector('#analyze').disabled"
+            " && document.querySelector('#analyze').innerText.includes(text)",
+            arg=t("analyze", locale[:2]),
+        )
+        return page
+
+    try:
+        yield make
+    finally:
+        for page in pages:
+            page.context.close()
+
+
+@pytest.fixture
+def open_page(browser, server):
+    """Pages of the `server` fixture's app (see pages_of)."""
+    with pages_of(browser, server.url) as make:
+        yield make
+
+
 def analyze_clip(page, clip: Path) -> str:
     """Upload, click Analyze, and return the emotion key the result card shows.
 
-    Each analysis names a new run folder in the processing log: that marks the new result.
+    Each analysis names a new run in the processing log: that marks the new result.
     """
     log = "#processing-log textarea"
     if not page.locator("#audio-input input[type=file]").count():
@@ -108,7 +152,7 @@ def analyze_clip(page, clip: Path) -> str:
     page.wait_for_function(
         "([selector, before]) => {"
         " const value = document.querySelector(selector).value;"
-        " return value.includes('run folder') && value !== before; }",
+        " return value !== '' && value !== before; }",
         arg=[log, before],
     )
     return page.get_attribute("#emotion-card .e2v-card", "data-emotion")

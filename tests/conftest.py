@@ -6,7 +6,7 @@ from clips import CALL_PAUSES_S, CALL_SENTENCES, make_clip_set, missing_tools, s
 
 from emotion2vec_app.options import LONG_AUDIO_S
 
-pytest_plugins = ["model_fixtures", "server_harness", "ray_harness"]
+pytest_plugins = ["model_fixtures", "server_harness", "ray_harness", "browser_harness"]
 
 
 @pytest.fixture(scope="session")

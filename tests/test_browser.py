@@ -89,19 +89,19 @@ def test_loading_then_ready_analysis_timeline_and_download(demo_server, held_loa
     assert analyze_clip(page, clip) == expected
     card = page.inner_text("#emotion-card")
     assert "confidence" in card and "%" in card
-    page.wait_for_selector("#score-bars canvas, #score-bars svg")
+    page.wait_for_selector("#score-bars .e2v-bar")
     assert not page.locator("#timeline").is_visible()
     log = page.input_value("#processing-log textarea")
     assert "decode" in log
     (run,) = outputs.iterdir()
-    assert f"run folder: {run.name} · downloads: result.json" in log, "the run by its id"
+    assert f"run: {run.name} · downloads: result.json" in log, "the run by its id"
     assert str(outputs) not in log and "/" not in log, "no server path"
     screenshot(page, "02-utterance")
 
     page.locator("#granularity").get_by_text("Frame").click()
     page.locator("#embedding input").check()
     assert analyze_clip(page, clips["mp3"]) == engine.analyze(clips["mp3"]).emotion.key
-    page.wait_for_selector("#timeline canvas, #timeline svg")
+    page.wait_for_selector("#timeline g.mark-line path", state="attached")
     assert page.locator("#timeline").is_visible()
     screenshot(page, "03-frame-timeline")
 
@@ -132,7 +132,7 @@ def test_microphone_recording_is_analysed(demo_server, held_load, browser):
     page.wait_for_selector("#audio-input audio", state="attached")
     page.click("#analyze")
     page.wait_for_function(
-        "document.querySelector('#processing-log textarea').value.includes('run folder')"
+        "document.querySelector('#processing-log textarea').value.includes('run: ')"
     )
     log = page.input_value("#processing-log textarea")
     seconds = float(log.split(" s)")[0].rsplit(" ", 1)[1])
@@ -172,7 +172,7 @@ def test_phone_width_result(demo_server, held_load, browser, clips, locale, anal
         "text => document.querySelector('#analyze').innerText.includes(text)", arg=analyze
     )
     assert analyze_clip(page, clips["wav"])
-    page.wait_for_selector("#score-bars canvas, #score-bars svg")
+    page.wait_for_selector("#score-bars .e2v-bar")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], "nothing runs off the side of a phone"
     screenshot(page, f"07-phone-{locale[:2]}")

@@ -4,6 +4,8 @@ memory, and the single view's updates, which name every component they fill."""
 from __future__ import annotations
 
 import csv
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -14,9 +16,10 @@ from clips import write_wav
 
 from emotion2vec_app.engine import Engine, EngineState
 from emotion2vec_app.options import AnalysisOptions
-from emotion2vec_app.ui import views
+from emotion2vec_app.ui import render, views
 from emotion2vec_app.ui.handlers import Handlers, cleared_outputs, page_outputs
 from emotion2vec_app.ui.page import StatusOutputs, status_updates
+from emotion2vec_app.ui.text import t
 
 RATE = 16000
 
@@ -122,3 +125,45 @@ def test_status_updates_name_every_component_the_status_steers(engine, page_part
     assert updates[status.analyze]["interactive"] is True
     assert updates[status.analyze]["value"] == "开始分析"
     assert updates[status.retry]["visible"] is False
+
+
+def test_the_page_keeps_no_samples_and_re_smooths_without_a_pass(engine, tmp_path, monkeypatch):
+    clip = noise_file(tmp_path / "clip.wav", 3 * RATE, 1)
+    handlers = Handlers(engine, tmp_path / "outputs", None)
+    analysis = handlers.analyze_page(str(clip), "frame", 0.0, False, "auto", no_progress)
+    assert analysis.prediction.waveform.samples.size == 0, "no audio held per open page"
+    monkeypatch.setattr(engine, "_pass", lambda *args: pytest.fail("a forward pass"))
+    smoothed = handlers.resmooth(analysis, 1.0)
+    assert smoothed.options.smooth_s == 1.0 and smoothed.run.path == analysis.run.path
+    monkeypatch.undo()
+    fresh = engine.analyze(clip, AnalysisOptions("frame", smooth_s=1.0))
+    np.testing.assert_allclose(smoothed.prediction.frames.probs, fresh.frames.probs, atol=1e-6)
+    saved = json.loads(analysis.run.result_file.read_text())
+    assert saved["frames"] == smoothed.result["frames"] and saved["frames"]["smooth_s"] == 1.0
+    with analysis.run.frame_file.open(encoding="utf-8", newline="") as handle:
+        first = next(csv.DictReader(handle))
+    assert float(first["score_angry"]) == saved["frames"]["scores"]["angry"][0]
+
+
+def test_the_demo_badge_and_the_code_snippet_follow_the_analysis(engine, tmp_path):
+    clip = noise_file(tmp_path / "clip.wav", RATE, 2)
+    analysis = Handlers(engine, tmp_path, None).run(str(clip), None, AnalysisOptions())
+    real = analysis.prediction
+    demo = replace(real, model=replace(real.model, demo=True))
+    assert "e2v-badge" not in render.card_html(real, "en")
+    assert t("demo_badge", "zh") in render.card_html(demo, "zh")
+    plain = render.code_snippet("a.wav", AnalysisOptions("frame", True), "http://host:7860/")
+    assert "handle_file('a.wav')" in plain and 'api_name="/analyze"' in plain
+    assert "Client('http://host:7860/')" in plain
+    assert "AnalysisOptions('frame', True, 0, 'auto')" in plain
+    cut = render.code_snippet("a.wav", AnalysisOptions("frame", False, 0.5, "vad"), "u")
+    assert 'api_name="/analyze_batch"' in cut and "'vad',  # segmentation" in cut
+    assert "smoothing 0.5 s" in cut and "AnalysisOptions('frame', False, 0.5, 'vad')" in cut
+
+
+def test_merged_updates_keep_every_change_of_a_component():
+    label, value = gr.update(label="分数"), gr.update(value=None, visible=False)
+    merged = views.merged_updates([{"bars": label}, {"bars": value, "log": "text"}])
+    assert merged["bars"] == {"__type__": "update", "label": "分数", "value": None,
+                              "visible": False}  # fmt: skip
+    assert merged["log"] == {"__type__": "update", "value": "text"}

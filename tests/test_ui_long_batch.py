@@ -252,7 +252,7 @@ def test_page_long_recording_view(server, page, client, call):
     page.wait_for_selector("#long-view", state="visible")
     page.wait_for_selector("#segment-strip .e2v-seg")
     page.wait_for_function(
-        "document.querySelector('#processing-log textarea').value.includes('run folder')"
+        "document.querySelector('#processing-log textarea').value.includes('run: ')"
     )
     page.wait_for_selector("#segment-table [data-testid=cell-0-0]")
     page.wait_for_selector("#segment-plot canvas, #segment-plot svg")
@@ -263,8 +263,9 @@ def test_page_long_recording_view(server, page, client, call):
     blocks = page.locator("#segment-strip .e2v-seg")
     assert blocks.count() == expected
     assert row_count(page, "#segment-table") == expected
-    assert cell(page, "#segment-table", 0, 0) == "1"
-    assert rows[0][2] in cell(page, "#segment-table", 0, 3).lower(), "the same first emotion"
+    minutes, seconds = cell(page, "#segment-table", 0, 0).split(":")  # no "#": start first
+    assert 60 * int(minutes) + float(seconds) == pytest.approx(rows[0][0], abs=0.06)
+    assert rows[0][2] in cell(page, "#segment-table", 0, 2).lower(), "the same first emotion"
     assert [blocks.nth(i).get_attribute("data-emotion") for i in range(expected)] == [
         row[2] for row in rows
     ]

@@ -17,15 +17,17 @@ from emotion2vec_app.audio import SILENT, SourceInfo, Waveform, decode_audio
 from emotion2vec_app.engine import EngineState, EngineStatus
 from emotion2vec_app.labels import EMOTIONS, emotion_for_token
 from emotion2vec_app.outputs import save_run
-from emotion2vec_app.results import ModelInfo, Prediction, SegmentTimeline
+from emotion2vec_app.results import FrameTimeline, ModelInfo, Prediction, SegmentTimeline
+from emotion2vec_app.ui.charts import TIMELINE_POINTS, segment_chart, timeline_chart
 from emotion2vec_app.ui.render import (
     batch_frame,
     batch_summary_html,
     clock,
+    emotion_label,
     processing_log,
+    score_bars_html,
     segment_frame,
     segment_strip_html,
-    segment_timeline_frame,
     status_html,
     summary_markdown,
 )
@@ -191,22 +193,153 @@ def test_segment_frame_has_a_row_per_segment(lang):
     frame = segment_frame(timeline(SPANS), lang)
     assert len(frame) == len(SPANS)
     assert list(frame.columns) == [
-        "#",
-        *(t(k, lang) for k in ("col_start", "col_end", "col_emotion", "col_confidence")),
-    ]
-    assert list(frame["#"]) == [1, 2, 3, 4]
+        t(k, lang) for k in ("col_start", "col_end", "col_emotion", "col_confidence")
+    ], "four columns, no '#': they fit a phone"
     assert list(frame[t("col_start", lang)]) == ["0:01.0", "0:05.5", "0:08.0", "0:40.0"]
     assert list(frame[t("col_confidence", lang)]) == pytest.approx([0.7, 0.6, 0.8, 0.9])
     emotion = BY_KEY["sad"].zh if lang == "zh" else BY_KEY["sad"].en
     assert emotion in frame[t("col_emotion", lang)].iloc[-1]
 
 
-def test_segment_timeline_frame_puts_each_score_at_the_segment_middle():
-    frame = segment_timeline_frame(timeline(SPANS), "en")
-    assert len(frame) == len(SPANS) * len(EMOTIONS)
-    assert sorted(set(frame["time_s"])) == [2.5, 6.5, 10.0, 40.5]
-    angry = frame[frame["emotion"] == "😠 Angry"].sort_values("time_s")
-    assert list(angry["probability"]) == pytest.approx([0.7, 0.05, 0.8, 0.0125])
+# --- the score bars and the charts -------------------------------------------------------
+
+
+class Bars(HTMLParser):
+    """The score bars' rows: each row's attributes, name, fill width and percentage."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: list[dict] = []
+        self.part: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        classes = (attrs.get("class") or "").split()
+        if "e2v-bar" in classes:
+            self.rows.append({**attrs, "name": "", "emoji": "", "value": ""})
+        elif "e2v-bar-fill" in classes:
+            self.rows[-1]["width"] = attrs["style"]
+        self.part = next((c for c in ("e2v-emo", "e2v-bar-name", "e2v-bar-value") if c in classes),
+                         self.part)  # fmt: skip
+
+    def handle_endtag(self, tag):
+        self.part = "e2v-bar-name" if self.part == "e2v-emo" else None
+
+    def handle_data(self, data):
+        key = {"e2v-emo": "emoji", "e2v-bar-name": "name", "e2v-bar-value": "value"}.get(self.part)
+        if key and self.rows:
+            self.rows[-1][key] += data
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_score_bars_have_a_row_per_emotion_in_label_order(lang):
+    probs = np.array([0.05, 0.0, 0.02, 0.853, 0.045, 0.01, 0.01, 0.005, 0.007])
+    markup = score_bars_html(EMOTIONS, probs, lang)
+    parser = Bars()
+    parser.feed(markup)
+    assert [row["data-emotion"] for row in parser.rows] == KEYS
+    for row, emotion, p in zip(parser.rows, EMOTIONS, probs, strict=True):
+        assert row["emoji"] == emotion.emoji
+        assert row["name"].strip() == (emotion.zh if lang == "zh" else emotion.en)
+        assert row["value"] == f"{p:.1%}"
+        assert float(row["data-score"]) == pytest.approx(p)
+        assert row["width"] == f"width:{100 * p:.2f}%"
+        assert f"--e2v-colour:{emotion.colour}" in row["style"]
+    assert t("scores", lang) in markup, "titled in the page's language"
+
+
+def test_score_bars_escape_a_models_own_labels():
+    odd = emotion_for_token('厌倦/Bored "&" <tired>')
+    markup = score_bars_html((odd, *EMOTIONS[1:]), np.full(len(EMOTIONS), 1 / 9), "en")
+    parser = Bars()
+    parser.feed(markup)
+    assert parser.rows[0]["name"].strip() == odd.en == '厌倦/Bored "&" <tired>'
+    assert "<tired>" not in markup
+
+
+def frames(values: np.ndarray, offsets: np.ndarray | None = None) -> FrameTimeline:
+    """Frames 20 ms apart (or at `offsets`); positional, as FrameTimeline's score array
+    changes name."""
+    return FrameTimeline(0.02, values.astype(np.float32), EMOTIONS, 0.0, offsets)
+
+
+def points(spec: dict) -> dict[int, list[dict]]:
+    """A chart's points by line piece, in time order."""
+    pieces: dict[int, list[dict]] = {}
+    for row in spec["data"]["values"]:
+        pieces.setdefault(row["piece"], []).append(row)
+    return {piece: sorted(rows, key=lambda r: r["time_s"]) for piece, rows in pieces.items()}
+
+
+def assert_chart_frame(spec: dict, duration_s: float, lang: str) -> None:
+    """What every chart keeps: a valid Vega-Lite spec, the time axis over exactly the
+    recording, scores 0-1, a whole legend below in columns, titles in `lang`, any width."""
+    alt = pytest.importorskip("altair")
+    alt.Chart.from_dict(spec)  # the Vega-Lite schema, the points included
+    x, y, colour = (spec["encoding"][k] for k in ("x", "y", "color"))
+    assert x["scale"]["domain"] == [0, pytest.approx(duration_s)] and x["scale"]["nice"] is False
+    assert y["scale"]["domain"] == [0, 1]
+    assert (x["title"], y["title"]) == (t("time_axis", lang), t("score_axis", lang))
+    assert colour["scale"]["domain"] == [emotion_label(e, lang) for e in EMOTIONS]
+    assert colour["scale"]["range"] == [e.colour for e in EMOTIONS]
+    legend = colour["legend"]
+    assert legend["orient"] == "bottom" and legend["labelLimit"] == 0  # whole labels
+    assert "width" in legend["columns"]["expr"], "as many columns as the width takes"
+    assert spec["encoding"]["detail"]["field"] == "piece"
+    assert spec["width"] == "container"
+    assert spec["usermeta"]["embedOptions"]["renderer"] == "svg"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_timeline_chart_of_a_clip_is_one_line_per_emotion(lang):
+    values = np.random.default_rng(0).random((250, len(EMOTIONS)))
+    shown = frames(values)
+    spec = timeline_chart(shown, 5.0, lang)
+    assert_chart_frame(spec, 5.0, lang)
+    [rows] = points(spec).values()
+    assert len(rows) == 250, "fewer frames than TIMELINE_POINTS: all of them"
+    assert rows[0]["time_s"] == 0 and rows[-1]["time_s"] == pytest.approx(249 * 0.02)
+    assert [rows[10][f"s{i}"] for i in range(9)] == pytest.approx(shown.probs[10], abs=1e-4)
+
+
+def test_timeline_chart_of_a_segmented_recording_breaks_at_the_pauses():
+    # Three segments, the middle one 0.1 s long, far too short for the stride to hit.
+    spans = [(1.0, 20000), (500.0, 5), (900.0, 20000)]
+    offsets = np.concatenate([start + np.arange(n) * 0.02 for start, n in spans])
+    spec = timeline_chart(frames(np.random.default_rng(1).random((len(offsets), 9)), offsets),
+                          1300.0, "en")  # fmt: skip
+    assert_chart_frame(spec, 1300.0, "en")
+    pieces = points(spec)
+    assert len(pieces) == len(spans), "one line piece per segment"
+    for rows, (start, n) in zip(pieces.values(), spans, strict=True):
+        assert rows[0]["time_s"] == pytest.approx(start)
+        assert rows[-1]["time_s"] == pytest.approx(start + (n - 1) * 0.02), "each piece whole"
+    assert len(spec["data"]["values"]) <= TIMELINE_POINTS + 2 * len(spans)
+
+
+def test_segment_chart_joins_adjacent_segments_only():
+    # Fixed windows back to back, then a pause, then one more segment.
+    spans = [(0.0, 10.0, "angry", 0.7), (10.0, 20.0, "happy", 0.6), (20.0, 25.0, "sad", 0.8),
+             (31.0, 35.0, "angry", 0.9)]  # fmt: skip
+    spec = segment_chart(timeline(spans), 40.0, "zh")
+    assert_chart_frame(spec, 40.0, "zh")
+    pieces = points(spec)
+    assert [[r["time_s"] for r in rows] for rows in pieces.values()] == [
+        [0, 10, 10, 20, 20, 25],
+        [31, 35],
+    ]
+    angry = [r["s0"] for rows in pieces.values() for r in rows]
+    assert angry == pytest.approx([0.7, 0.7, 0.05, 0.05, 0.025, 0.025, 0.9, 0.9], abs=1e-4), (
+        "each segment's score level from its start to its end"
+    )
+
+
+def test_segment_chart_of_a_long_call_keeps_its_points_few():
+    starts = np.arange(2000) * 5.0
+    spans = [(s, s + 4.0, EMOTIONS[i % 9].key, 0.5) for i, s in enumerate(starts)]
+    spec = segment_chart(timeline(spans), 10_000.0, "en")
+    assert len(spec["data"]["values"]) <= TIMELINE_POINTS
+    assert_chart_frame(spec, 10_000.0, "en")
 
 
 def good(name: str, emotion: str, confidence: float, duration: float, **extra) -> dict:
@@ -359,16 +492,20 @@ def prediction_for_log(model_id: str, demo: bool = False) -> Prediction:
 def test_processing_log_names_the_run_and_its_downloads_not_server_paths(tmp_path):
     prediction = prediction_for_log(str(tmp_path / "models" / "my-finetune"))
     run = save_run(prediction, tmp_path / "outputs")
-    log = processing_log(prediction, run)
+    log = processing_log(prediction, run, "en")
     assert run.path.name in log, "the run's id"
     for name in ("result.json", "embedding.npy"):
         assert name in log
     assert "model: my-finetune on CPU (float32)" in log
     assert str(tmp_path) not in log and "/" not in log, "no server path, nor any path"
-    assert "run folder" in log, "the browser tests wait for these words"
+    assert f"run: {run.path.name}" in log, "the browser tests wait for these words"
+    chinese = processing_log(prediction, run, "zh")
+    assert f"运行编号：{run.path.name}" in chinese
+    assert "模型：my-finetune（CPU，float32）" in chinese
+    assert "解码 1.5 ms | 推理 20.0 ms" in chinese
 
 
 def test_processing_log_without_a_run_folder_says_so():
-    log = processing_log(prediction_for_log("demo", demo=True), None)
+    log = processing_log(prediction_for_log("demo", demo=True), None, "en")
     assert "run folder: not written (see the warning)" in log
     assert "the demo model (random weights)" in log

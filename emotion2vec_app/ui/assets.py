@@ -32,6 +32,55 @@ CSS = """
 .e2v-batch-summary {padding:0.5rem 0.8rem; border-radius:8px; overflow-wrap:anywhere;
   background:var(--block-background-fill); border-left:6px solid #27ae60;}
 .e2v-batch-summary[data-failed] {border-left-color:#c0392b;}
+/* Emoji in colour. Linux's DejaVu Sans draws them as black outlines, so where emoji show, a
+   face of the colour emoji fonts for emoji code points only comes first (letters keep the
+   page's font; charts.FONT names it too). With no colour emoji font, EMOJI_JS marks the page
+   e2v-no-colour-emoji and each emoji becomes a dot in its emotion's colour. */
+@font-face {font-family:"E2V Emoji"; src:local("Noto Color Emoji"), local("NotoColorEmoji"),
+  local("Apple Color Emoji"), local("AppleColorEmoji"), local("Segoe UI Emoji"),
+  local("SegoeUIEmoji"), local("Twemoji Mozilla");
+  unicode-range:U+200D, U+20E3, U+2194-21AA, U+231A-23FF, U+24C2, U+25AA-25FE, U+2600-27BF,
+    U+2934-2935, U+2B05-2B55, U+3030, U+303D, U+3297, U+3299, U+FE0F, U+1F000-1FAFF;}
+.e2v-card, .e2v-bars, .e2v-legend, #segment-summary {font-family:"E2V Emoji", var(--font);}
+/* Tables in the page's font (narrower than Gradio's monospace), emoji in colour. */
+#segment-table, #batch-table {--font-mono:"E2V Emoji", var(--font);}
+/* (!important: gradio adds a copy of each rule scoped under .gradio-container, which beats
+   these, and those scoped copies of these cannot match the page's root.) */
+.e2v-no-colour-emoji .e2v-emoji {flex:none; width:3rem; height:3rem; border-radius:50%;
+  font-size:0 !important; background:var(--e2v-colour);}
+.e2v-no-colour-emoji .e2v-emo {display:inline-block; width:0.75rem; height:0.75rem;
+  border-radius:50%; font-size:0 !important; vertical-align:middle;
+  background:var(--e2v-colour);}
+/* The score bars: a grid of name, bar and percentage, so labels cannot collide. */
+.e2v-bars {padding:0.6rem 0.8rem; border-radius:var(--block-radius, 8px);
+  border:1px solid var(--border-color-primary); background:var(--block-background-fill);}
+.e2v-bars-title {font-weight:600; margin-bottom:0.5rem;}
+.e2v-bar-rows {display:grid; gap:0.3rem 0.6rem; align-items:center;
+  grid-template-columns:fit-content(45%) minmax(3rem, 1fr) max-content;}
+.e2v-bar {display:contents;}
+.e2v-bar-name {overflow-wrap:anywhere;}
+.e2v-bar-track {height:0.75rem; border-radius:4px; overflow:hidden;
+  background:var(--border-color-primary);}
+.e2v-bar-fill {display:block; height:100%; background:var(--e2v-colour);}
+.e2v-bar-value {text-align:right; font-variant-numeric:tabular-nums;}
+/* The charts (gr.Plot of charts.py's specs): as wide as their block, text in the theme's. */
+#timeline .altair > div, #segment-plot .altair > div {width:100%;}
+#timeline svg text, #segment-plot svg text {fill:var(--body-text-color);}
+#timeline .role-axis-grid line, #segment-plot .role-axis-grid line {
+  stroke:var(--border-color-primary);}
+/* The title breaks between words only; on a phone it stands above the language choice. */
+.row:has(> .form > #language) h1 {overflow-wrap:break-word;}
+@media (max-width: 640px) {
+  .row:has(> .form > #language) {flex-direction:column; align-items:stretch;}
+  .row:has(> .form > #language) h1 {font-size:1.45rem;}
+}
+.e2v-badge {display:inline-block; margin-left:0.5rem; padding:0 0.45rem; border-radius:6px;
+  background:#fff3cd; color:#664d03; font-size:0.8rem; font-weight:600;}
+.e2v-seg {cursor:pointer;}
+#segment-table [role=row][data-index] {cursor:pointer;}
+.e2v-player {display:flex; flex-wrap:wrap; align-items:center; gap:0.3rem 0.8rem;
+  margin-top:0.4rem; font-size:0.85rem;}
+.e2v-player audio {width:100%; max-width:100%; height:36px;}
 """
 
 # gr.Audio's upload takes only audio/* types, and Chromium types .webm and .mp4 as video/*:
@@ -65,7 +114,76 @@ JS = """
     event.target.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true,
       dataTransfer: list}));
   }, true);
+  // Segment playback: a segment of the strip, or a row of the segment table, plays that
+  // part of the recording in the segment view's player, and stops at the segment's end.
+  const seconds = (text) => {
+    const parts = text.trim().split(':');
+    if (parts.length < 2 || parts.some((part) => !/^\\d+(\\.\\d+)?$/.test(part))) return null;
+    return parts.map(Number).reduce((total, part) => total * 60 + part, 0);
+  };
+  const play = (start, end) => {
+    const player = document.querySelector('#e2v-player');
+    if (!player || start == null) return;
+    player.currentTime = start;
+    player.dataset.end = end ?? '';
+    player.play().catch(() => {});
+  };
+  document.addEventListener('click', (event) => {
+    const block = event.target.closest?.('#segment-strip .e2v-seg');
+    if (block) return play(Number(block.dataset.start), Number(block.dataset.end));
+    const row = event.target.closest?.('#segment-table [role=row][data-index]');
+    if (!row) return;
+    const times = [...row.querySelectorAll('[role=gridcell]')]
+      .map((cell) => seconds(cell.innerText)).filter((time) => time != null);
+    play(times[0], times[1]);
+  });
+  document.addEventListener('timeupdate', (event) => {
+    const player = event.target;
+    if (player.id !== 'e2v-player' || !player.dataset.end) return;
+    if (player.currentTime >= Number(player.dataset.end)) {
+      player.pause();
+      player.dataset.end = '';
+    }
+  }, true);
 }
 """.replace("SUFFIXES", repr(sorted(AUDIO_SUFFIXES)))
-# What launch() needs to show the page as designed: its styles and its script.
-PAGE_ASSETS: dict[str, str] = {"css": CSS, "js": JS}
+
+# Without a colour emoji font (found by drawing one: only colour fonts draw colour), mark the
+# page e2v-no-colour-emoji for CSS, and take the emoji out of the charts' SVG labels (their
+# legend's dots keep the colours). ?emoji=mono or ?emoji=colour in the URL forces a look.
+EMOJI_JS = r"""
+() => {
+  const forced = new URLSearchParams(location.search).get('emoji');
+  const hasColourEmoji = () => {
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 24;
+    const context = canvas.getContext('2d', {willReadFrequently: true});
+    context.font = '20px "Noto Color Emoji", "Apple Color Emoji", "Segoe UI Emoji", '
+      + '"Twemoji Mozilla"';
+    context.textBaseline = 'top';
+    context.fillText('😊', 0, 0);
+    const pixels = context.getImageData(0, 0, 24, 24).data;
+    for (let i = 0; i < pixels.length; i += 4) {
+      const [r, g, b, a] = pixels.subarray(i, i + 4);
+      if (a > 0 && Math.max(r, g, b) - Math.min(r, g, b) > 64) return true;
+    }
+    return false;
+  };
+  if (forced === 'colour' || (forced !== 'mono' && hasColourEmoji())) return;
+  document.documentElement.classList.add('e2v-no-colour-emoji');
+  const emoji = /\p{Extended_Pictographic}\uFE0F?\s*/gu;
+  const strip = () => {
+    for (const text of document.querySelectorAll('#timeline svg text, #segment-plot svg text')) {
+      const words = text.textContent.replace(emoji, '');
+      if (words !== text.textContent) text.textContent = words;
+    }
+  };
+  new MutationObserver(strip).observe(document.body, {childList: true, subtree: true});
+}
+"""
+# What launch() needs to show the page as designed: its styles and its script (gradio runs
+# one function on load: it calls each of ours).
+PAGE_ASSETS: dict[str, str] = {
+    "css": CSS,
+    "js": f"() => {{ ({JS.strip()})(); ({EMOJI_JS.strip()})(); }}",
+}

@@ -6,22 +6,29 @@ client sees AppError); anything else is a bug and keeps its traceback in the ser
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import gradio as gr
+from gradio.components.plot import PlotData
 from gradio.data_classes import FileData
 
 from emotion2vec_app.audio import AudioError
 from emotion2vec_app.engine import ModelLoadFailed, ModelNotReady, OutOfMemory
 from emotion2vec_app.engine.many_files import BatchInput, BatchItem, analyze_many
 from emotion2vec_app.options import AnalysisOptions
-from emotion2vec_app.outputs import Retention, RunFolder, save_batch, try_save_run
+from emotion2vec_app.outputs import (
+    Retention,
+    RunFolder,
+    save_batch,
+    try_rewrite_run,
+    try_save_run,
+)
 from emotion2vec_app.progress import Progress
 from emotion2vec_app.results import Prediction
-from emotion2vec_app.ui import render
+from emotion2vec_app.ui import charts, render
 from emotion2vec_app.ui.text import t
 from emotion2vec_app.writers import FileRecord
 
@@ -31,6 +38,7 @@ if TYPE_CHECKING:
     from emotion2vec_app.engine import AnalysisEngine
     from emotion2vec_app.ui.views import BatchView, SingleResults
 
+DEFAULT_PAGE_URL = "http://127.0.0.1:7860/"
 UI_WAIT_S = 30.0  # an analysis waits this long for a loading model before saying so
 MAX_BATCH_FILES = 500
 USER_ERRORS = (AudioError, ModelNotReady, ModelLoadFailed, OutOfMemory)
@@ -44,11 +52,23 @@ def user_error(key: str, **values: Any) -> gr.Error:
     )
 
 
+def batch_problem(files: list[str] | None) -> tuple[str, dict[str, Any]] | None:
+    """Why a batch cannot start (a text key and its values), or None: asked by the endpoint,
+    and by the page first, to say it in the page's language."""
+    if not files:
+        return "no_files", {}
+    if len(files) > MAX_BATCH_FILES:
+        return "too_many_files", {"count": len(files), "limit": MAX_BATCH_FILES}
+    return None
+
+
 @dataclass
 class Analysis:
     prediction: Prediction
     run: RunFolder | None  # None when the disk refused it (full, read-only)
     result: dict
+    options: AnalysisOptions
+    page_url: str = DEFAULT_PAGE_URL  # where the page was opened, for its API call snippet
 
     @property
     def embedding_file(self) -> Path | None:
@@ -57,6 +77,17 @@ class Analysis:
     @property
     def downloads(self) -> list[str]:
         return [str(p) for p in self.run.files] if self.run else []
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A single analysis that failed: its error card, in whichever language is chosen."""
+
+    name: str | None
+    reason: str
+
+
+Shown = Analysis | Failure | None  # what the single view shows now: kept to re-render it
 
 
 def _options(
@@ -94,7 +125,7 @@ class Handlers:
         except USER_ERRORS as error:
             raise gr.Error(str(error), print_exception=False) from error
         run = try_save_run(prediction, self.output_root, self.retention)
-        return Analysis(prediction, run, run.result if run else prediction.to_json())
+        return Analysis(prediction, run, run.result if run else prediction.to_json(), options)
 
     def status(self) -> dict:
         """Model state: loading, ready or failed, with model, device, dtype, load time, error."""
@@ -128,10 +159,9 @@ class Handlers:
     ) -> tuple[list[dict], list[str]]:
         """Several recordings: one result per file (or its error), and results.csv + runs.zip."""
         options = _options(granularity, extract_embedding, segmentation=segmentation)
-        if not files:
-            raise user_error("no_files")
-        if len(files) > MAX_BATCH_FILES:
-            raise user_error("too_many_files", count=len(files), limit=MAX_BATCH_FILES)
+        problem = batch_problem(files)
+        if problem:
+            raise user_error(problem[0], **problem[1])
         inputs = [BatchInput(Path(f), Path(f).name) for f in files]
         progress((0, len(inputs)), desc=t("starting", "en"), unit="files")
         records: list[FileRecord] = []
@@ -165,50 +195,71 @@ class Handlers:
         smooth_s: float,
         embedding: bool,
         segmentation: str,
-        progress: Callable[..., Any],
+        progress: Progress,
+        page_url: str | None = None,
     ) -> Analysis:
         """The single view's analysis; smoothing applies to the frame timeline only."""
         options = _options(
             granularity, embedding, smooth_s if granularity == "frame" else 0, segmentation
         )
-        return self.run(
-            audio_path, None, options, lambda fraction, message: progress(fraction, desc=message)
-        )
+        analysis = self.run(audio_path, None, options, progress)
+        prediction = analysis.prediction.without_samples()
+        return replace(analysis, prediction=prediction, page_url=page_url or DEFAULT_PAGE_URL)
+
+    def resmooth(self, analysis: Analysis, smooth_s: float) -> Analysis:
+        """The shown analysis under another smoothing: no forward pass, and its run folder's
+        result.json and frames.csv rewritten to match what the chart shows."""
+        prediction = analysis.prediction
+        prediction = replace(prediction, frames=prediction.frames.smoothed(smooth_s))
+        run = try_rewrite_run(analysis.run, prediction) if analysis.run else None
+        result = run.result if run else prediction.to_json()
+        options = replace(analysis.options, smooth_s=smooth_s)
+        return replace(analysis, prediction=prediction, run=run, result=result, options=options)
+
+
+def plot(spec: dict[str, Any] | None) -> PlotData | None:
+    """A Vega-Lite spec (charts.py) as gr.Plot draws it: with Altair's renderer."""
+    return None if spec is None else PlotData(type="altair", plot=json.dumps(spec))
 
 
 def page_outputs(view: SingleResults, analysis: Analysis, lang: str) -> dict[Component, Any]:
     """What the single view shows of an analysis, component by component."""
     prediction = analysis.prediction
-    bars = render.scores_frame(prediction, lang)
     return {
         view.card: render.card_html(prediction, lang),
-        view.bars: gr.update(
-            value=bars,
-            sort=list(bars["emotion"]),  # the model's label order, not alphabetical
-            x_title=t("emotion_axis", lang),
-            y_title=t("score_axis", lang),
-        ),
-        **_long_outputs(view, prediction, lang),
+        view.bars: ""
+        if render.is_silent(prediction)
+        else render.score_bars_html(prediction.emotions, prediction.probs, lang),
+        **_long_outputs(view, prediction, lang, _audio_url(analysis.run)),
         **_timeline_outputs(view, prediction, lang),
         view.json: _shown_json(analysis, lang),
         view.downloads: analysis.downloads,
-        view.log: render.processing_log(prediction, analysis.run),
+        view.log: render.processing_log(prediction, analysis.run, lang),
+        view.code: render.code_snippet(prediction.audio.name, analysis.options, analysis.page_url),
+        view.shown: analysis,
     }
 
 
-def _long_outputs(view: SingleResults, prediction: Prediction, lang: str) -> dict[Component, Any]:
+def _audio_url(run: RunFolder | None) -> str | None:
+    """The run's processed audio as the page fetches it (relative: the page may sit under a
+    proxy's path); the segment player plays it."""
+    return f"gradio_api/file={run.audio_file.resolve()}" if run else None
+
+
+def _long_outputs(
+    view: SingleResults, prediction: Prediction, lang: str, audio_url: str | None = None
+) -> dict[Component, Any]:
     """The segment view: shown and filled for a segmented recording, else hidden and empty."""
     timeline = prediction.segments
     duration = prediction.audio.duration_s
     return {
         view.long: gr.update(visible=timeline is not None),
         view.summary: render.summary_markdown(timeline, duration, lang) if timeline else "",
-        view.strip: render.segment_strip_html(timeline, duration, lang) if timeline else "",
-        view.segment_plot: gr.update(
-            value=render.segment_timeline_frame(timeline, lang) if timeline else None,
-            x_title=t("time_axis", lang),
-            y_title=t("score_axis", lang),
-            color_title=t("emotion_axis", lang),
+        view.strip: (
+            render.segment_strip_html(timeline, duration, lang, audio_url) if timeline else ""
+        ),
+        view.segment_plot: plot(
+            charts.segment_chart(timeline, duration, lang) if timeline else None
         ),
         view.segments: render.segment_frame(timeline, lang) if timeline else None,
     }
@@ -218,16 +269,11 @@ def _timeline_outputs(
     view: SingleResults, prediction: Prediction, lang: str
 ) -> dict[Component, Any]:
     """The frame timeline and its note: shown for frame granularity only."""
-    has_frames = prediction.frames is not None
+    frames = prediction.frames
+    chart = charts.timeline_chart(frames, prediction.audio.duration_s, lang) if frames else None
     return {
-        view.timeline: gr.update(
-            value=render.timeline_frame(prediction, lang) if has_frames else None,
-            visible=has_frames,
-            x_title=t("time_axis", lang),
-            y_title=t("score_axis", lang),
-            color_title=t("emotion_axis", lang),
-        ),
-        view.timeline_note: gr.update(visible=has_frames),
+        view.timeline: gr.update(value=plot(chart), visible=frames is not None),
+        view.timeline_note: gr.update(visible=frames is not None),
     }
 
 
@@ -248,7 +294,29 @@ def error_outputs(
     view: SingleResults, name: str | None, reason: str, lang: str
 ) -> dict[Component, Any]:
     """A failed analysis: its error card where the result goes, and no old result left."""
-    return {**cleared_outputs(view), view.card: render.error_card_html(name, reason, lang)}
+    return {
+        **cleared_outputs(view),
+        view.card: render.error_card_html(name, reason, lang),
+        view.shown: Failure(name, reason),
+    }
+
+
+def shown_outputs(view: SingleResults, shown: Shown, lang: str) -> dict[Component, Any]:
+    """The single view afresh from what it shows: after a change of language."""
+    if isinstance(shown, Analysis):
+        return page_outputs(view, shown, lang)
+    if isinstance(shown, Failure):
+        return error_outputs(view, shown.name, shown.reason, lang)
+    return cleared_outputs(view)
+
+
+def smoothing_outputs(view: SingleResults, analysis: Analysis, lang: str) -> dict[Component, Any]:
+    """What a new smoothing changes: the frame timeline, the JSON and the kept analysis."""
+    return {
+        **_timeline_outputs(view, analysis.prediction, lang),
+        view.json: _shown_json(analysis, lang),
+        view.shown: analysis,
+    }
 
 
 def batch_outputs(view: BatchView, results: list[dict], lang: str) -> dict[Component, Any]:
@@ -263,7 +331,7 @@ def cleared_outputs(view: SingleResults) -> dict[Component, Any]:
     """The single view with no result: everything empty, the optional parts hidden."""
     return {
         view.card: "",
-        view.bars: None,
+        view.bars: "",
         view.long: gr.update(visible=False),
         view.summary: "",
         view.strip: "",
@@ -274,4 +342,6 @@ def cleared_outputs(view: SingleResults) -> dict[Component, Any]:
         view.json: None,
         view.downloads: None,
         view.log: "",
+        view.code: "",
+        view.shown: None,
     }

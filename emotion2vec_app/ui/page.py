@@ -13,22 +13,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+from gradio.components import Component  # at run time: gradio reads the events' hints
 
 from emotion2vec_app.outputs import Retention, default_output_root
 from emotion2vec_app.ui import render, views
 from emotion2vec_app.ui.handlers import (
+    Analysis,
     Handlers,
+    Shown,
     batch_outputs,
+    batch_problem,
     cleared_outputs,
     error_outputs,
     page_outputs,
+    shown_outputs,
+    smoothing_outputs,
 )
-from emotion2vec_app.ui.text import browser_language, t
-from emotion2vec_app.ui.views import BANNER, BatchView, Header, SingleView, Texts, components_of
+from emotion2vec_app.ui.text import browser_language, progress_words, t
+from emotion2vec_app.ui.views import (
+    BANNER,
+    BatchView,
+    Header,
+    SingleView,
+    Texts,
+    components_of,
+    merged_updates,
+)
 
 if TYPE_CHECKING:
-    from gradio.components import Component
-
     from emotion2vec_app.engine import AnalysisEngine
 
 STATUS_POLL_S = 1.0
@@ -75,7 +87,7 @@ def build_ui(
             top.banner, top.status, single.inputs.analyze, batch.analyze, timer, top.retry
         )
         # On load the browser's language is asked for before the status: keep this order.
-        _wire_language(demo, engine, texts, top.language, steered)
+        _wire_language(demo, engine, texts, top.language, steered, (single, batch))
         _wire_status(demo, engine, top, steered)
         _wire_single(handlers, single, top.language)
         _wire_batch(handlers, batch, top.language)
@@ -133,20 +145,34 @@ def _wire_status(
 
 
 def _wire_language(
-    demo: gr.Blocks, engine: AnalysisEngine, texts: Texts, language: gr.Radio, shown: StatusOutputs
+    demo: gr.Blocks,
+    engine: AnalysisEngine,
+    texts: Texts,
+    language: gr.Radio,
+    shown: StatusOutputs,
+    views_shown: tuple[SingleView, BatchView],
 ) -> None:
-    """The browser's language on load; every word of the page follows a change of it."""
+    """The browser's language on load; every word of the page, results included, follows a
+    change of it."""
+    single, batch = views_shown
+    results = single.results
 
     def initial_language(request: gr.Request) -> str:
         return browser_language(request.headers.get("accept-language"))
 
-    def relabel(lang: str) -> dict[Component, Any]:
-        return {**texts.relabel(lang), **status_updates(engine, shown, lang)}
+    def relabel(lang: str, on_view: Shown, batch_results: list[dict] | None) -> dict:
+        updates = [texts.relabel(lang), status_updates(engine, shown, lang)]
+        updates.append(shown_outputs(results, on_view, lang))
+        if batch_results:
+            updates.append(batch_outputs(batch, batch_results, lang))
+        return merged_updates(updates)
 
+    outputs = [*texts.components(), *components_of(shown), *components_of(results),
+               batch.summary, batch.table]  # fmt: skip
     language.change(
         relabel,
-        language,
-        [*texts.components(), *components_of(shown)],
+        [language, results.shown, batch.json],
+        list(dict.fromkeys(outputs)),
         show_progress="hidden",
         **PAGE_CHORE,
     )
@@ -168,17 +194,26 @@ def _wire_single(handlers: Handlers, view: SingleView, language: gr.Radio) -> No
         embedding: bool,
         segmentation: str,
         lang: str,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for progress)
     ) -> dict[Component, Any]:
         if not audio_path:
             return error_outputs(results, None, t("no_audio", lang), lang)
+        progress(0, desc=t("progress_analysing", lang))
         try:
             analysis = handlers.analyze_page(
-                audio_path, granularity, smooth_s, embedding, segmentation, progress
-            )
+                audio_path, granularity, smooth_s, embedding, segmentation,
+                lambda fraction, message: progress(fraction, desc=progress_words(message, lang)),
+                request.headers.get("referer"),  # the page's own address, for the API snippet
+            )  # fmt: skip
         except gr.Error as error:  # shown where the result goes, not in a passing toast
             return error_outputs(results, Path(audio_path).name, error.message, lang)
         return page_outputs(results, analysis, lang)
+
+    def resmooth(smooth_s: float, shown: Shown, lang: str) -> dict[Component, Any]:
+        if not isinstance(shown, Analysis) or shown.prediction.frames is None:
+            return {results.shown: shown}  # no timeline on view: nothing to re-render
+        return smoothing_outputs(results, handlers.resmooth(shown, smooth_s), lang)
 
     def clear_results() -> dict[Component, Any]:
         return cleared_outputs(results)
@@ -186,13 +221,23 @@ def _wire_single(handlers: Handlers, view: SingleView, language: gr.Radio) -> No
     analysis_inputs = [inputs.audio, options.granularity, options.smooth, options.embedding,
                        options.segmentation, language]  # fmt: skip
     outputs = components_of(results)
-    inputs.analyze.click(analyze, analysis_inputs, outputs, **PAGE_ANALYSIS)
+
+    def run_analysis(trigger: Any) -> None:
+        """Analyze greyed out while its own run goes, one progress display on the card."""
+        trigger.then(lambda: gr.update(interactive=False), None, inputs.analyze, **PAGE_CHORE).then(
+            analyze, analysis_inputs, outputs, show_progress_on=results.card, **PAGE_ANALYSIS
+        ).then(lambda: gr.update(interactive=True), None, inputs.analyze, **PAGE_CHORE)
+
+    run_analysis(inputs.analyze.click(clear_results, None, outputs, **PAGE_CHORE))
     # A new recording's old result is gone as it arrives; a clicked example is analysed.
     gr.on([inputs.audio.upload, inputs.audio.start_recording, inputs.audio.clear],
           clear_results, None, outputs, **PAGE_CHORE)  # fmt: skip
-    inputs.examples.load_input_event.then(clear_results, None, outputs, **PAGE_CHORE).then(
-        analyze, analysis_inputs, outputs, **PAGE_ANALYSIS
-    )
+    run_analysis(inputs.examples.load_input_event.then(clear_results, None, outputs, **PAGE_CHORE))
+    options.smooth.change(
+        resmooth, [options.smooth, results.shown, language],
+        [results.timeline, results.timeline_note, results.json, results.shown],
+        trigger_mode="always_last", show_progress="hidden", **PAGE_CHORE,
+    )  # fmt: skip
     inputs.clear.click(
         lambda: {inputs.audio: None, **clear_results()},
         None,
@@ -203,8 +248,17 @@ def _wire_single(handlers: Handlers, view: SingleView, language: gr.Radio) -> No
 
 def _wire_batch(handlers: Handlers, view: BatchView, language: gr.Radio) -> None:
     options = view.options
-    # This button is also the public /analyze_batch endpoint: clients get its progress.
-    view.analyze.click(
+
+    def check(files: list[str] | None, lang: str) -> None:
+        problem = batch_problem(files)
+        if problem:
+            key, values = problem
+            message = t(key, lang).format(**values)
+            raise gr.Error(message, title=t("error_toast", lang), print_exception=False)
+
+    # This button's second step is the public /analyze_batch endpoint: clients get its
+    # progress, and its own check in both languages.
+    view.analyze.click(check, [view.files, language], None, **PAGE_CHORE).success(
         handlers.analyze_batch,
         [view.files, options.granularity, options.embedding, options.segmentation],
         [view.json, view.downloads],

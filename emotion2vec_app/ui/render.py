@@ -7,27 +7,24 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from emotion2vec_app.audio import SILENT
-from emotion2vec_app.labels import EMOTIONS, Emotion, emotion_for_token
+from emotion2vec_app.labels import Emotion, emotion_for_token
+from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.outputs import RunFolder
 from emotion2vec_app.results import Prediction, SegmentTimeline
-from emotion2vec_app.ui.text import LANGUAGES, t
+from emotion2vec_app.ui.text import TEXT, t
 
 if TYPE_CHECKING:
     from emotion2vec_app.engine import AnalysisEngine, EngineStatus
 
-TIMELINE_POINTS = 600  # per emotion: enough for the eye, light for the browser
-
 
 def emotion_label(emotion: Emotion, lang: str) -> str:
     return f"{emotion.emoji} {emotion.zh if lang == 'zh' else emotion.en}"
-
-
-COLOUR_MAP = {emotion_label(e, lang): e.colour for e in EMOTIONS for lang in LANGUAGES}
 
 
 def model_words(model: str, demo: bool, lang: str) -> str:
@@ -88,8 +85,13 @@ def status_html(engine: AnalysisEngine, lang: str) -> str:
     return f'<div class="e2v-status" data-state="{status.state.value}">{body}</div>'
 
 
-def _file_line(name: str, lang: str) -> str:
-    return f'<div class="e2v-file">{html.escape(t("result_for", lang).format(name=name))}</div>'
+def _file_line(prediction: Prediction, lang: str) -> str:
+    """Which file the card is for, and a badge when the demo model's random weights made it."""
+    words = html.escape(t("result_for", lang).format(name=prediction.audio.name))
+    badge = (
+        f'<span class="e2v-badge">{t("demo_badge", lang)}</span>' if prediction.model.demo else ""
+    )
+    return f'<div class="e2v-file">{words}{badge}</div>'
 
 
 def _warning_list(warnings: list[str], lang: str) -> str:
@@ -99,16 +101,20 @@ def _warning_list(warnings: list[str], lang: str) -> str:
     return f'<div class="e2v-warnings"><b>⚠️ {t("warnings", lang)}</b><ul>{items}</ul></div>'
 
 
+def is_silent(prediction: Prediction) -> bool:
+    """No speech to read an emotion from: the card says so, and no scores are drawn."""
+    return any(w.startswith(SILENT) for w in prediction.warnings)
+
+
 def card_html(prediction: Prediction, lang: str) -> str:
     """The result card: the file, its emotion and confidence (or that it has no speech),
     and every warning the analysis gave."""
-    name = prediction.audio.name
     others = [w for w in prediction.warnings if not w.startswith(SILENT)]
     warnings = _warning_list(others, lang)
-    if len(others) < len(prediction.warnings):  # silent: the hint says so in `lang`
+    if is_silent(prediction):  # the hint says so in `lang`
         return (
             f'<div class="e2v-card" data-state="no-speech" style="--e2v-colour:#888">'
-            f'<div class="e2v-emoji">🔇</div><div>{_file_line(name, lang)}'
+            f'<div class="e2v-emoji">🔇</div><div>{_file_line(prediction, lang)}'
             f'<div class="e2v-label">{t("no_speech", lang)}</div>'
             f"<div>{t('no_speech_hint', lang)}</div>{warnings}</div></div>"
         )
@@ -117,7 +123,7 @@ def card_html(prediction: Prediction, lang: str) -> str:
     return (
         f'<div class="e2v-card" data-emotion="{html.escape(top.key)}" '
         f'style="--e2v-colour:{top.colour}">'
-        f'<div class="e2v-emoji">{top.emoji}</div><div>{_file_line(name, lang)}'
+        f'<div class="e2v-emoji">{top.emoji}</div><div>{_file_line(prediction, lang)}'
         f'<div class="e2v-label">{names}</div>'
         f"<div>{t('confidence', lang)} {prediction.confidence:.1%}</div>{warnings}</div></div>"
     )
@@ -134,51 +140,109 @@ def error_card_html(name: str | None, reason: str, lang: str) -> str:
     )
 
 
-def scores_frame(prediction: Prediction, lang: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "emotion": [emotion_label(e, lang) for e in prediction.emotions],
-            "score": [float(p) for p in prediction.probs],
-        }
+def emoji_html(emotion: Emotion) -> str:
+    """An emotion's emoji in a colour emoji font; where the browser has none, the page's
+    script turns it into a dot in the emotion's colour (assets.EMOJI_JS)."""
+    return (
+        f'<span class="e2v-emo" style="--e2v-colour:{emotion.colour}" aria-hidden="true">'
+        f"{html.escape(emotion.emoji)}</span>"
     )
 
 
-def timeline_frame(prediction: Prediction, lang: str) -> pd.DataFrame:
-    frames = prediction.frames
-    stride = max(1, -(-len(frames.probs) // TIMELINE_POINTS))
-    times = frames.start_s[::stride]
-    return pd.DataFrame(
-        [
-            {"time_s": round(float(time), 2), "probability": float(p), "emotion": label}
-            for i, emotion in enumerate(frames.emotions)
-            for label in [emotion_label(emotion, lang)]
-            for time, p in zip(times, frames.probs[::stride, i], strict=True)
-        ]
+def score_bars_html(emotions: Sequence[Emotion], probs: Sequence[float], lang: str) -> str:
+    """Every emotion's score as a row, in the model's label order: its emoji and name, a bar
+    in its colour, the percentage. Rows of a grid, so labels never collide at any width."""
+    rows = "".join(
+        f'<div class="e2v-bar" data-emotion="{html.escape(emotion.key)}" '
+        f'data-score="{float(p):.4f}" style="--e2v-colour:{emotion.colour}">'
+        f'<span class="e2v-bar-name">{emoji_html(emotion)} '
+        f"{html.escape(emotion.zh if lang == 'zh' else emotion.en)}</span>"
+        f'<span class="e2v-bar-track"><span class="e2v-bar-fill" '
+        f'style="width:{100 * float(p):.2f}%"></span></span>'
+        f'<span class="e2v-bar-value">{float(p):.1%}</span></div>'
+        for emotion, p in zip(emotions, probs, strict=True)
+    )
+    title = html.escape(t("scores", lang))
+    return (
+        f'<div class="e2v-bars" role="figure" aria-label="{title}">'
+        f'<div class="e2v-bars-title">{title}</div><div class="e2v-bar-rows">{rows}</div></div>'
     )
 
 
-def _run_line(run: RunFolder | None) -> str:
+def _run_line(run: RunFolder | None, lang: str) -> str:
     """The run by its id (the folder's name) and its downloads' names: a browser user has no
     use for the server's path, and should not see it."""
     if run is None:
-        return "run folder: not written (see the warning)"
-    return f"run folder: {run.path.name} · downloads: {', '.join(p.name for p in run.files)}"
+        return t("log_no_run", lang)
+    files = ", ".join(p.name for p in run.files)
+    return t("log_run", lang).format(run=run.path.name, files=files)
 
 
-def processing_log(prediction: Prediction, run: RunFolder | None) -> str:
+def _step_word(step: str, lang: str) -> str:
+    return t(f"step_{step}", lang) if f"step_{step}" in TEXT else step
+
+
+def processing_log(prediction: Prediction, run: RunFolder | None, lang: str) -> str:
     info, timings, model = prediction.audio, prediction.timings_ms, prediction.model
+    file_line = t("log_file", lang).format(
+        name=info.name, format=info.format, rate=info.sample_rate, channels=info.channels,
+        duration=f"{info.duration_s:.2f}",
+    )  # fmt: skip
     lines = [
-        f"file: {info.name} ({info.format}, {info.sample_rate} Hz, {info.channels} ch, "
-        f"{info.duration_s:.2f} s)",
-        " | ".join(f"{step} {ms:.1f} ms" for step, ms in timings.items() if step != "wait"),
-        f"model: {model_words(model.id, model.demo, 'en')} on "
-        f"{device_words(model.device, 'en')} ({model.dtype})",
-        _run_line(run),
+        file_line,
+        " | ".join(
+            f"{_step_word(step, lang)} {ms:.1f} ms"
+            for step, ms in timings.items()
+            if step != "wait"
+        ),
+        t("log_model", lang).format(
+            model=model_words(model.id, model.demo, lang),
+            device=device_words(model.device, lang),
+            dtype=model.dtype,
+        ),
+        _run_line(run, lang),
     ]
     if prediction.segments is not None:
-        lines.insert(2, f"segments: {len(prediction.segments)} ({prediction.segments.method})")
-    lines += [f"warning: {w}" for w in prediction.warnings]
+        segments = prediction.segments
+        count_line = t("log_segments", lang).format(count=len(segments), method=segments.method)
+        lines.insert(2, count_line)
+    lines += [t("log_warning", lang).format(warning=w) for w in prediction.warnings]
     return "\n".join(lines)
+
+
+def code_snippet(name: str, options: AnalysisOptions, page_url: str) -> str:
+    """This analysis as code: the gradio_client call of this server, then the same analysis,
+    every option as chosen, with the Python API."""
+    file = repr(name)
+    if options.segmentation == "auto":
+        call = (
+            f"result, embedding = client.predict(\n    handle_file({file}),\n"
+            f"    {options.granularity!r},  # granularity\n"
+            f"    {options.extract_embedding!r},  # extract_embedding\n"
+            '    api_name="/analyze",\n)'
+        )
+    else:  # /analyze keeps its three inputs: segmentation is /analyze_batch's
+        call = (
+            f"[result], files = client.predict(\n    [handle_file({file})],\n"
+            f"    {options.granularity!r},  # granularity\n"
+            f"    {options.extract_embedding!r},  # extract_embedding\n"
+            f"    {options.segmentation!r},  # segmentation\n"
+            '    api_name="/analyze_batch",\n)'
+        )
+    smoothing = ""
+    if options.granularity == "frame" and options.smooth_s:
+        smoothing = f"  # the API's frames are unsmoothed; smoothing {options.smooth_s:g} s below\n"
+    return (
+        "# pip install gradio_client\n"
+        "from gradio_client import Client, handle_file\n\n"
+        f"client = Client({page_url!r})\n{call}\n{smoothing}\n"
+        "# or in Python, without a server (pip install the emotion2vec_app project):\n"
+        "from emotion2vec_app import AnalysisOptions, Engine\n\n"
+        "engine = Engine()  # iic/emotion2vec_plus_large\n"
+        f"prediction = engine.analyze({file}, AnalysisOptions({options.granularity!r}, "
+        f"{options.extract_embedding!r}, {options.smooth_s:g}, {options.segmentation!r}))\n"
+        "print(prediction.to_json())\n"
+    )
 
 
 def clock(seconds: float) -> str:
@@ -191,8 +255,11 @@ def clock(seconds: float) -> str:
     return f"{minutes}:{tenths / 10:04.1f}"
 
 
-def segment_strip_html(timeline: SegmentTimeline, duration_s: float, lang: str) -> str:
-    """The recording as a bar: each segment a block in its emotion's colour, where it is."""
+def segment_strip_html(
+    timeline: SegmentTimeline, duration_s: float, lang: str, audio_url: str | None = None
+) -> str:
+    """The recording as a bar: each segment a block in its emotion's colour, where it is;
+    with the recording's player, a click on a block (or a table row) plays that segment."""
     blocks = []
     for start, end, emotion, probs in zip(
         timeline.start_s, timeline.end_s, timeline.top, timeline.probs, strict=True
@@ -201,7 +268,7 @@ def segment_strip_html(timeline: SegmentTimeline, duration_s: float, lang: str) 
         left, width = 100 * start / duration_s, 100 * (end - start) / duration_s
         blocks.append(
             f'<div class="e2v-seg" data-emotion="{html.escape(emotion.key)}" '
-            f'title="{html.escape(tip)}" '
+            f'data-start="{start:.2f}" data-end="{end:.2f}" title="{html.escape(tip)}" '
             f'style="left:{left:.3f}%;width:{width:.3f}%;background:{emotion.colour}"></div>'
         )
     legend = " ".join(
@@ -209,10 +276,17 @@ def segment_strip_html(timeline: SegmentTimeline, duration_s: float, lang: str) 
         f"{html.escape(emotion_label(e, lang))}</span>"
         for e in dict.fromkeys(timeline.top)
     )
+    player = ""
+    if audio_url:
+        player = (
+            f'<div class="e2v-player"><span>{t("play_hint", lang)}</span>'
+            f'<audio id="e2v-player" controls preload="auto" '
+            f'src="{html.escape(audio_url)}"></audio></div>'
+        )
     return (
         f'<div class="e2v-strip" title="{clock(duration_s)}">{"".join(blocks)}</div>'
         f'<div class="e2v-strip-axis"><span>{clock(0)}</span><span>{clock(duration_s)}</span></div>'
-        f"<div>{legend}</div>"
+        f"<div>{legend}</div>{player}"
     )
 
 
@@ -233,29 +307,15 @@ def summary_markdown(timeline: SegmentTimeline, duration_s: float, lang: str) ->
 
 
 def segment_frame(timeline: SegmentTimeline, lang: str) -> pd.DataFrame:
-    """The segment table: one row per segment, times as clock and seconds."""
+    """The segment table: one row per segment, in time order. No "#" column: the start
+    says which, and four columns fit a phone."""
     return pd.DataFrame(
         {
-            "#": range(1, len(timeline) + 1),
             t("col_start", lang): [clock(s) for s in timeline.start_s],
             t("col_end", lang): [clock(e) for e in timeline.end_s],
             t("col_emotion", lang): [emotion_label(e, lang) for e in timeline.top],
             t("col_confidence", lang): [round(float(p.max()), 3) for p in timeline.probs],
         }
-    )
-
-
-def segment_timeline_frame(timeline: SegmentTimeline, lang: str) -> pd.DataFrame:
-    """Each emotion's score per segment, at the segment's middle, for the line plot."""
-    stride = max(1, -(-len(timeline) // TIMELINE_POINTS))
-    middles = ((timeline.start_s + timeline.end_s) / 2)[::stride]
-    return pd.DataFrame(
-        [
-            {"time_s": round(float(time), 2), "probability": float(p), "emotion": label}
-            for i, emotion in enumerate(timeline.emotions)
-            for label in [emotion_label(emotion, lang)]
-            for time, p in zip(middles, timeline.probs[::stride, i], strict=True)
-        ]
     )
 
 

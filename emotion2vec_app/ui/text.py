@@ -37,8 +37,8 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "json": {"en": "Result JSON", "zh": "结果 JSON"},
     "downloads": {
-        "en": "Downloads (result.json, embedding.npy, segments.csv / .json)",
-        "zh": "下载（result.json、embedding.npy、segments.csv / .json）",
+        "en": "Downloads (result.json, frames.csv, embedding.npy, segments.csv / .json)",
+        "zh": "下载（result.json、frames.csv、embedding.npy、segments.csv / .json）",
     },
     "log": {"en": "Processing log", "zh": "处理日志"},
     "confidence": {"en": "confidence", "zh": "置信度"},
@@ -149,6 +149,45 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "此文件没有结果。请按上面的原因处理，或换一个文件。",
     },
     "batch_failed": {"en": "{failed} of {total} failed", "zh": "{total} 个文件中 {failed} 个失败"},
+    # The processing log, line by line.
+    "log_file": {
+        "en": "file: {name} ({format}, {rate} Hz, {channels} ch, {duration} s)",
+        "zh": "文件：{name}（{format}，{rate} Hz，{channels} 声道，{duration} 秒）",
+    },
+    "log_segments": {"en": "segments: {count} ({method})", "zh": "片段：{count} 个（{method}）"},
+    "log_model": {
+        "en": "model: {model} on {device} ({dtype})",
+        "zh": "模型：{model}（{device}，{dtype}）",
+    },
+    "log_run": {"en": "run: {run} · downloads: {files}", "zh": "运行编号：{run} · 下载：{files}"},
+    "log_no_run": {
+        "en": "run folder: not written (see the warning)",
+        "zh": "运行文件夹：未写入（见警告）",
+    },
+    "log_warning": {"en": "warning: {warning}", "zh": "警告：{warning}"},
+    "step_decode": {"en": "decode", "zh": "解码"},
+    "step_inference": {"en": "inference", "zh": "推理"},
+    "step_segment": {"en": "segmentation", "zh": "分段"},
+    "step_transfer": {"en": "transfer", "zh": "传输"},
+    "step_total": {"en": "total", "zh": "总计"},
+    # Progress, as the core words it (English) and as the page shows it.
+    "progress_finding_speech": {"en": "Finding speech", "zh": "正在查找语音"},
+    "progress_segment": {"en": "Segment", "zh": "片段"},
+    "progress_backend": {
+        "en": "Analysing on the Ray Serve backend",
+        "zh": "正在 Ray Serve 后端分析",
+    },
+    "progress_analysing": {"en": "Analysing", "zh": "正在分析"},
+    "error_toast": {"en": "Error", "zh": "错误"},
+    "play_hint": {
+        "en": "▶ Click a segment (strip or table) to play it",
+        "zh": "▶ 点击片段（色条或表格）即可播放",
+    },
+    "code": {
+        "en": "Use this analysis from code (Python client / API)",
+        "zh": "用代码调用本次分析（Python 客户端 / API）",
+    },
+    "demo_badge": {"en": "demo model: random", "zh": "演示模型：随机结果"},
     "batch_all_done": {"en": "All {total} analysed", "zh": "{total} 个文件全部分析完成"},
 }
 
@@ -157,6 +196,13 @@ def t(key: str, lang: str) -> str:
     """The string for `key` in `lang`, English when unknown."""
     entry = TEXT[key]
     return entry.get(lang) or entry["en"]
+
+
+def progress_words(message: str, lang: str) -> str:
+    """The core's English progress message in `lang`: its known phrases reworded."""
+    for key in ("progress_finding_speech", "progress_segment", "progress_backend"):
+        message = message.replace(TEXT[key]["en"], t(key, lang))
+    return message
 
 
 def browser_language(accept_language: str | None) -> str:

@@ -15,7 +15,6 @@ import gradio as gr
 from gradio.components import Component
 
 from emotion2vec_app.files import AUDIO_SUFFIXES
-from emotion2vec_app.ui import render
 from emotion2vec_app.ui.examples import example_clips
 from emotion2vec_app.ui.text import LANGUAGES, t
 
@@ -68,6 +67,18 @@ class Texts:
 
     def relabel(self, lang: str) -> dict[Component, Update]:
         return {component: reword(lang) for component, reword in self.rewords.items()}
+
+
+def merged_updates(parts: list[dict[Component, Update]]) -> dict[Component, Update]:
+    """Several events' updates as one: a component in more than one (a chart's new label and
+    its new value) gets all of its changes, the later winning where they disagree."""
+    merged: dict[Component, dict] = {}
+    for part in parts:
+        for component, update in part.items():
+            is_update = isinstance(update, dict) and update.get("__type__") == "update"
+            change = update if is_update else gr.update(value=update)
+            merged[component] = {**merged.get(component, {}), **change}
+    return merged
 
 
 def components_of(part: Any) -> list[Component]:
@@ -160,17 +171,19 @@ class SingleResults:
     """Everything one analysis shows; `handlers.page_outputs` fills each by name."""
 
     card: gr.HTML
-    bars: gr.BarPlot
+    bars: gr.HTML  # every emotion's score as a row: emoji and name, bar, percentage
     long: gr.Group  # the segment view of a long recording: the four below
     summary: gr.Markdown
     strip: gr.HTML
-    segment_plot: gr.LinePlot
+    segment_plot: gr.Plot  # Vega-Lite charts (charts.py): whole legends, gaps kept
     segments: gr.Dataframe
-    timeline: gr.LinePlot  # frame granularity
+    timeline: gr.Plot  # frame granularity
     timeline_note: gr.Markdown
     json: gr.JSON
     downloads: gr.File
     log: gr.Textbox
+    code: gr.Code  # this analysis as a gradio_client call and a Python API call
+    shown: gr.State  # the Analysis or Failure on view (handlers.Shown), to re-render it
 
 
 @dataclass(frozen=True)
@@ -209,9 +222,10 @@ def _single_inputs(texts: Texts) -> SingleInputs:
     examples = gr.Examples(
         [[p] for p in example_clips()],
         [audio],
-        label=f"{t('examples', 'en')} / {t('examples', 'zh')}",
+        label=t("examples", lang0),
         api_visibility="private",
     )
+    texts.label(examples.dataset, "examples")
     return SingleInputs(audio, options, analyze, clear, examples)
 
 
@@ -219,12 +233,7 @@ def _score_parts(texts: Texts) -> dict[str, Component]:
     """The emotion card and the score bars."""
     return {
         "card": gr.HTML(elem_id="emotion-card"),
-        "bars": texts.label(
-            gr.BarPlot(x="emotion", y="score", color="emotion", color_map=render.COLOUR_MAP,
-                       y_lim=[0, 1], label=t("scores", texts.lang), elem_id="score-bars",
-                       height=260),
-            "scores",
-        ),
+        "bars": gr.HTML(elem_id="score-bars"),  # titled in its own HTML, in the page's language
     }  # fmt: skip
 
 
@@ -235,13 +244,11 @@ def _long_parts(texts: Texts) -> dict[str, Component]:
         summary = gr.Markdown(elem_id="segment-summary")
         strip = gr.HTML(elem_id="segment-strip")
         segment_plot = texts.label(
-            gr.LinePlot(x="time_s", y="probability", color="emotion", color_map=render.COLOUR_MAP,
-                        y_lim=[0, 1], label=t("segment_scores", lang0), elem_id="segment-plot"),
-            "segment_scores",
-        )  # fmt: skip
+            gr.Plot(label=t("segment_scores", lang0), elem_id="segment-plot"), "segment_scores"
+        )
         segments = texts.label(
             gr.Dataframe(label=t("segment_table", lang0), interactive=False,
-                         elem_id="segment-table", max_height=320),
+                         elem_id="segment-table", max_height=320, wrap=True),
             "segment_table",
         )  # fmt: skip
     return {
@@ -257,9 +264,7 @@ def _timeline_parts(texts: Texts) -> dict[str, Component]:
     """Frame granularity's timeline and the note under it."""
     return {
         "timeline": texts.label(
-            gr.LinePlot(x="time_s", y="probability", color="emotion", color_map=render.COLOUR_MAP,
-                        y_lim=[0, 1], label=t("timeline", texts.lang), visible=False,
-                        elem_id="timeline"),
+            gr.Plot(label=t("timeline", texts.lang), visible=False, elem_id="timeline"),
             "timeline",
         ),
         "timeline_note": texts.value(
@@ -283,7 +288,15 @@ def _run_parts(texts: Texts) -> dict[str, Component]:
                        elem_id="processing-log"),
             "log",
         ),
+        "code": _code_part(texts),
+        "shown": gr.State(None),
     }  # fmt: skip
+
+
+def _code_part(texts: Texts) -> gr.Code:
+    """Folded: the current analysis as code, with the Code component's own copy button."""
+    with texts.label(gr.Accordion(t("code", texts.lang), open=False), "code"):
+        return gr.Code(language="python", interactive=False, elem_id="analysis-code")
 
 
 # --- the batch tab -------------------------------------------------------------------------
