@@ -110,13 +110,13 @@ def english_left(page) -> list[str]:
     """The string table's English words still on the page (data and code aside)."""
     text = page.evaluate(
         """(skip) => {
-          const copy = document.body.cloneNode(true);
-          for (const selector of skip) copy.querySelectorAll(selector).forEach((e) => e.remove());
-          copy.querySelectorAll('[hidden], .hidden').forEach((e) => e.remove());
-          document.body.appendChild(copy);
-          const words = copy.innerText + ' ' + [...copy.querySelectorAll('svg text')]
+          const parts = skip.flatMap((selector) => [...document.querySelectorAll(selector)]);
+          const shown = parts.map((part) => part.style.display);
+          parts.forEach((part) => { part.style.display = 'none'; });
+          const words = document.body.innerText + ' ' + [...document.querySelectorAll(
+            'svg text')].filter((node) => !parts.some((part) => part.contains(node)))
             .map((node) => node.textContent).join(' ');
-          copy.remove();
+          parts.forEach((part, i) => { part.style.display = shown[i]; });
           return words;
         }""",
         NOT_WORDS,
@@ -144,17 +144,23 @@ def test_the_language_switch_re_renders_every_result(open_page, call, clips):
     page.wait_for_selector("#batch-summary .e2v-batch-summary")
     page.get_by_role("tab", name=t("tab_batch", "en")).click()
     page.locator("#language").get_by_text("中文").click()
+
     page.wait_for_function(
         "text => document.querySelector('#batch-summary').innerText.includes(text)",
         arg=t("batch_all_done", "zh").format(total=1),
     )
     assert not english_left(page), english_left(page)
+    checked = "sel => document.querySelector(sel + ' input:checked')?.value"
+    assert page.evaluate(checked, "#batch-granularity") == "utterance", "choices kept"
+    assert page.evaluate(checked, "#batch-segmentation") == "auto"
+    assert page.evaluate(checked, "#language") == "zh"
     screenshot(page, "results-zh-batch")
     page.get_by_role("tab", name=t("tab_single", "zh")).click()
     page.wait_for_selector("#emotion-card .e2v-card")
     card = page.inner_text("#emotion-card")
     assert t("result_for", "zh").format(name=call[0].name) in card
     assert t("confidence", "zh") in card
+    assert page.evaluate(checked, "#granularity") == "frame", "the chosen granularity kept"
     log = page.input_value(LOG)
     assert log.startswith("文件：") and "运行编号：" in log and "模型：" in log, log
     assert "run:" not in log and "decode" not in log
