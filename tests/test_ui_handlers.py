@@ -167,3 +167,12 @@ def test_merged_updates_keep_every_change_of_a_component():
     assert merged["bars"] == {"__type__": "update", "label": "分数", "value": None,
                               "visible": False}  # fmt: skip
     assert merged["log"] == {"__type__": "update", "value": "text"}
+
+
+def test_a_smoothing_window_out_of_range_is_refused_like_an_analysis_option(engine, tmp_path):
+    clip = noise_file(tmp_path / "clip.wav", RATE, 3)
+    handlers = Handlers(engine, tmp_path / "outputs", None)
+    analysis = handlers.analyze_page(str(clip), "frame", 0.0, False, "auto", no_progress)
+    for bad in (-1.0, float("nan"), 1e9):
+        with pytest.raises(gr.Error, match="smooth_s must be between"):
+            handlers.resmooth(analysis, bad)

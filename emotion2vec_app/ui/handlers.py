@@ -209,11 +209,12 @@ class Handlers:
     def resmooth(self, analysis: Analysis, smooth_s: float) -> Analysis:
         """The shown analysis under another smoothing: no forward pass, and its run folder's
         result.json and frames.csv rewritten to match what the chart shows."""
+        shown = analysis.options  # the window is checked as an analysis's would be
+        options = _options(shown.granularity, shown.extract_embedding, smooth_s, shown.segmentation)
         prediction = analysis.prediction
-        prediction = replace(prediction, frames=prediction.frames.smoothed(smooth_s))
+        prediction = replace(prediction, frames=prediction.frames.smoothed(options.smooth_s))
         run = try_rewrite_run(analysis.run, prediction) if analysis.run else None
         result = run.result if run else prediction.to_json()
-        options = replace(analysis.options, smooth_s=smooth_s)
         return replace(analysis, prediction=prediction, run=run, result=result, options=options)
 
 
