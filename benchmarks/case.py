@@ -3,6 +3,9 @@
 `--path engine` is this app's Engine; `--path funasr` is FunASR's own AutoModel path, as
 the Docker image users copy today runs it. Times are from `--t0`, the parent's clock just
 before it started this process, so interpreter start and imports count.
+
+It also records the scores of a few clips of mixed lengths, one at a time and (this app) as
+one padded batch: benchmarks/run.py checks them against FunASR's and each other's.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from collections.abc import Callable
 import numpy as np
 
 RATE = 16000
+# The parity clips: lengths that differ, so a padded batch of them pads all but the longest.
+PARITY_SECONDS = (0.5, 1.0, 2.5, 4.0, 8.0)
 
 
 def clip(seconds: float, seed: int = 0) -> np.ndarray:
@@ -42,13 +47,13 @@ def engine_runner(args: argparse.Namespace):
     engine = Engine(args.model_dir, device=args.device, dtype=args.dtype, max_duration_s=None)
     model = engine.loaded_model(timeout=None)
 
-    def one(samples: np.ndarray) -> object:
-        return engine.analyze(samples, sample_rate=RATE)
+    def one(samples: np.ndarray) -> np.ndarray:
+        return engine.analyze(samples, sample_rate=RATE).probs
 
-    def batch(clips: list[np.ndarray]) -> object:
+    def batch(clips: list[np.ndarray]) -> list[np.ndarray]:
         from emotion2vec_app.model.padding import score_batch
 
-        return score_batch(model, clips)
+        return [scores.probs for scores in score_batch(model, clips)]
 
     info = {"device": str(model.device), "precision": model.precision}
     return one, batch, info
@@ -67,11 +72,12 @@ def funasr_runner(args: argparse.Namespace):
         ncpu=torch.get_num_threads(),
     )
 
-    def one(samples: np.ndarray) -> object:
-        return automodel.generate(samples, granularity="utterance")
+    def one(samples: np.ndarray) -> np.ndarray:
+        return np.asarray(automodel.generate(samples, granularity="utterance")[0]["scores"])
 
-    def batch(clips: list[np.ndarray]) -> object:
-        return automodel.generate(clips, granularity="utterance", batch_size=len(clips))
+    def batch(clips: list[np.ndarray]) -> list[np.ndarray]:
+        results = automodel.generate(clips, granularity="utterance", batch_size=len(clips))
+        return [np.asarray(result["scores"]) for result in results]
 
     info = {"device": str(automodel.kwargs.get("device")), "precision": "float32"}
     return one, batch, info
@@ -89,11 +95,19 @@ def main() -> None:
     parser.add_argument("--durations", default="1,8,30")
     args = parser.parse_args()
 
+    import torch  # first, on its own: the GPU target counts the load from when it is done
+
+    torch_s = time.time() - args.t0
+    cuda = torch.cuda.is_available() and args.device != "cpu"
     runner = engine_runner if args.path == "engine" else funasr_runner
     one, batch, info = runner(args)
     ready_s = time.time() - args.t0
     rss_at_ready_gb = peak_rss_gb()
+    load_vram_gb = torch.cuda.max_memory_allocated() / 1e9 if cuda else None
+    if cuda:  # from here the peak is the model's and one request's
+        torch.cuda.reset_peak_memory_stats()
     first_s = timed(lambda: one(clip(8.0, seed=1)))
+    one_clip_vram_gb = torch.cuda.max_memory_allocated() / 1e9 if cuda else None
     steady = {}
     for seconds in (float(d) for d in args.durations.split(",")):
         samples = clip(seconds, seed=2)
@@ -107,6 +121,7 @@ def main() -> None:
     result = {
         **info,
         "path": args.path,
+        "torch_imported_s": torch_s,
         "ready_s": ready_s,
         "first_request_8s_s": first_s,
         "steady_s": steady,
@@ -116,13 +131,16 @@ def main() -> None:
         "rss_at_ready_gb": rss_at_ready_gb,
         "peak_rss_gb": peak_rss_gb(),
     }
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            result["peak_vram_gb"] = torch.cuda.max_memory_allocated() / 1e9
-    except ImportError:
-        pass
+    parity = [clip(seconds, seed=20 + i) for i, seconds in enumerate(PARITY_SECONDS)]
+    result["parity"] = {
+        "seconds": PARITY_SECONDS,
+        "single": [one(samples).tolist() for samples in parity],
+    }
+    if args.path == "engine":  # FunASR has no padded batch: it loops over the clips
+        result["parity"]["padded"] = [probs.tolist() for probs in batch(parity)]
+    if cuda:
+        result["peak_vram_one_8s_gb"] = one_clip_vram_gb
+        result["peak_vram_gb"] = max(load_vram_gb, torch.cuda.max_memory_allocated() / 1e9)
     print(json.dumps(result))
 
 

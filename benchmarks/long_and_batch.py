@@ -8,7 +8,9 @@ The recording is espeak-ng speech with pauses, tiled to length and encoded as 44
 MP3 (the decoder's worst memory case); the folder holds short clips in WAV, MP3 and M4A. Each
 interface runs in a fresh process: peak RSS is that process's VmHWM (the server's for the
 API and the WebUI, the CLI's own), the real-time factor is wall time / audio time, and the
-results of every interface are compared with one-at-a-time /analyze calls, file by file.
+results of every interface are compared with one-at-a-time /analyze calls, file by file: the
+run exits 1 when a file is missing, a score is off by more than 1e-5 (float32) or a top
+emotion differs (benchmarks/parity.py).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from browser_harness import chromium, screenshot  # noqa: E402
 from clips import convert, encode_with_av, speak_with_pauses  # noqa: E402
 from gradio_client import Client, handle_file  # noqa: E402
+from parity import Metric, enforce, prob_limit  # noqa: E402
 from server_harness import running_server  # noqa: E402
 
 CLI = str(Path(sys.executable).with_name("emotion2vec-app"))
@@ -273,6 +276,11 @@ def one_at_a_time(url: str, paths: list[Path]) -> list[dict]:
     return results
 
 
+def precision_of(results: list[dict]) -> str:
+    """The model's dtype, from the first result that says it (batch table rows do not)."""
+    return next((r["model"]["dtype"] for r in results if "model" in r), "float32")
+
+
 def compare(results: list[dict], reference: dict[str, np.ndarray]) -> dict:
     """Largest score difference from one-at-a-time, and files whose top emotion differs."""
     ours = scores_of(results)
@@ -298,8 +306,10 @@ def run_case(name: str, paths: list[Path], model: str, args: argparse.Namespace,
         with running_server(work / "reference", *serve) as server:
             print(f"{name}: one at a time through /analyze...", file=sys.stderr)
             started = time.perf_counter()
-            reference = scores_of(one_at_a_time(server.url, paths))
+            singles = one_at_a_time(server.url, paths)
+            reference = scores_of(singles)
             case["one_at_a_time_s"] = time.perf_counter() - started
+            case["precision"] = precision_of(singles)
     for interface in interfaces:
         print(f"{name}: {interface}...", file=sys.stderr)
         if interface == "cli":
@@ -312,7 +322,9 @@ def run_case(name: str, paths: list[Path], model: str, args: argparse.Namespace,
                 else:
                     measured = via_ui(server.url, pid, paths, server.output_dir, SHOTS)
         results = measured.pop("results")
-        reference = reference if reference is not None else scores_of(results)
+        if reference is None:
+            reference = scores_of(results)
+            case["precision"] = precision_of(results)
         measured["rtf"] = measured["wall_s"] / seconds
         measured["x_real_time"] = seconds / measured["wall_s"]
         measured["identity"] = compare(results, reference)
@@ -351,6 +363,21 @@ def render(report: dict) -> str:
     return "\n".join(lines)
 
 
+def parity_metrics(report: dict) -> list[Metric]:
+    """Each interface against the reference: no file lost, scores equal, top emotions kept."""
+    metrics = []
+    for name, case in report["cases"].items():
+        limit = prob_limit(case["precision"])
+        for interface, measured in case["interfaces"].items():
+            identity, label = measured["identity"], f"{name} via {interface}"
+            metrics += [
+                Metric(f"{label}: files missing", len(identity["missing"]), 0),
+                Metric(f"{label}: max abs diff vs reference", identity["max_abs_diff"], limit),
+                Metric(f"{label}: top-1 differs", identity["top1_differs"], 0),
+            ]
+    return metrics
+
+
 def main() -> None:
     args = parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -375,6 +402,7 @@ def main() -> None:
     stem = f"long-batch-{'quick' if args.quick else 'full'}-{args.cases.replace(',', '-')}"
     stem += f"-{args.interfaces.replace(',', '-')}-{report['date']}"
     (args.out / f"{stem}.json").write_text(json.dumps({**report, "markdown": text}, indent=2))
+    enforce(parity_metrics(report), "benchmarks/long_and_batch.py")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,11 @@
     python benchmarks/run.py                  # full-size synthetic checkpoint (1.95 GB)
     python benchmarks/run.py --quick          # tiny model, few repeats: CI's smoke run
 
-Prints a Markdown report and writes it, with the raw JSON, to benchmarks/results/.
+Prints a Markdown report and writes it, with the raw JSON, to benchmarks/results/. Then checks
+parity (benchmarks/parity.py) and exits 1 when it is broken: this app's scores against FunASR's
+(within 1e-5 in float32, also on a GPU, where an extra float32 case runs beside float16), a
+padded batch of mixed lengths against the same clips one at a time, and CPU int8 against
+float32 (within 0.03, every top emotion kept).
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-from report import render  # benchmarks/ is on sys.path when this runs as a script
+from parity import (  # benchmarks/ is on sys.path when this runs as a script
+    INT8_PROB_LIMIT,
+    INT8_TOP1_AGREEMENT,
+    Metric,
+    agreement,
+    enforce,
+    prob_limit,
+)
+from report import render
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -123,6 +135,38 @@ def int8_deviation(model_dir: Path, env: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def parity_metrics(report: dict) -> list[Metric]:
+    """Every deviation this run computed, with its limit."""
+    cases = report["cases"]
+    funasr = cases["funasr_warm"]["parity"]["single"]
+    metrics = []
+    for name in ("engine_float32", "engine_warm"):
+        if name not in cases:
+            continue
+        case = cases[name]
+        parity, limit = case["parity"], prob_limit(case["precision"])
+        label = f"{case['device']} {case['precision']}"
+        metrics += agreement(f"scores vs FunASR ({label})", funasr, parity["single"], limit)
+        metrics += agreement(f"padded batch vs single clips ({label})", parity["single"],
+                             parity["padded"], limit)  # fmt: skip
+    if "engine_float32" in cases:  # a GPU: its default precision against float32
+        case = cases["engine_warm"]
+        metrics += agreement(
+            f"{case['precision']} vs float32 on {case['device']}",
+            cases["engine_float32"]["parity"]["single"],
+            case["parity"]["single"],
+            prob_limit(case["precision"]),
+        )
+    if "int8" in report:
+        int8 = report["int8"]
+        metrics += [
+            Metric("int8 vs float32, max prob diff", int8["max_prob_diff"], INT8_PROB_LIMIT),
+            Metric("int8 vs float32, top-1 agreement", int8["top1_agreement"],
+                   INT8_TOP1_AGREEMENT, at_least=True),
+        ]  # fmt: skip
+    return metrics
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny model, 2 repeats (CI)")
@@ -133,10 +177,15 @@ def main() -> None:
 
     args.work.mkdir(parents=True, exist_ok=True)
     model_dir = build_models(args.work, args.quick)
-    env = {**os.environ, "E2V_CACHE_DIR": str(args.work / "cache"), "PYTHONPATH": str(ROOT)}
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "E2V_CACHE_DIR": str(args.work / "cache"), "PYTHONPATH": pythonpath}
     options = {"device": args.device, "repeats": 2 if args.quick else 5}
     if args.quick:
         options["durations"] = "1,8"
+    import torch
+
+    if torch.cuda.is_available() and args.device != "cpu":
+        options["batch"] = 16  # the engine's padded batch on a GPU (GPU_BATCH_SIZE)
 
     cases: dict = {}
     for path in ("engine", "funasr"):
@@ -144,8 +193,8 @@ def main() -> None:
         method = evict_page_cache([model_dir / "model.pt", *args.work.glob("cache/weights/*")])
         cases[f"{path}_cold"] = run_case(path, model_dir, env, **options)
         cases[f"{path}_warm"] = run_case(path, model_dir, env, **options)
-    import torch
-
+    if cases["engine_warm"]["precision"] != "float32":  # a GPU: FunASR's parity in float32 too
+        cases["engine_float32"] = run_case("engine", model_dir, env, **options, dtype="float32")
     if not torch.cuda.is_available() or args.device == "cpu":
         cases["engine_int8"] = run_case("engine", model_dir, env, **{**options, "dtype": "int8"})
     report = {
@@ -168,6 +217,7 @@ def main() -> None:
     )
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2))
     (args.out / f"{stem}.md").write_text(text)
+    enforce(parity_metrics(report), f"benchmarks/run.py{' --quick' if args.quick else ''}")
 
 
 if __name__ == "__main__":

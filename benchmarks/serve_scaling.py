@@ -7,7 +7,8 @@ against one process running the same clips one after another.
 A local Ray gets --cpus CPUs. Each Serve layout is deployed fresh (its deploy time includes
 loading the model in every replica), warmed with two requests, then sent every clip with
 --concurrency requests in flight. Throughput is audio seconds per wall second (x real time);
-results are checked against the single-process scores. No timing is asserted.
+results are checked against the single-process scores: the run exits 1 when any layout is off
+by more than 1e-5 in float32 (benchmarks/parity.py). No timing is asserted.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ sys.path.insert(0, str(HERE))
 
 from case import clip  # noqa: E402
 from long_and_batch import build_model  # noqa: E402
+from parity import Metric, enforce, prob_limit  # noqa: E402
 
 CLIP_S = 8.0
 RATE = 16000
@@ -72,6 +74,7 @@ def single_process(model_dir: Path, paths: list[Path]) -> tuple[dict, dict[str, 
 
     case = {
         "layout": f"one process, {torch.get_num_threads()} threads, sequential",
+        "precision": engine.loaded_model(timeout=None).precision,
         "wall_s": round(wall, 2),
         "x_real_time": round(len(paths) * CLIP_S / wall, 2),
         "per_clip_s": round(wall / len(paths), 3),
@@ -222,6 +225,10 @@ def main() -> None:
             f"{case.get('p50_s', '-')} | {case.get('p95_s', '-')} | {notes} |"
         )
     print(f"\nwrote {args.out / name}")
+    limit = prob_limit(baseline["precision"])
+    deviations = [(c["layout"], c["max_deviation"]) for c in cases[1:]]
+    metrics = [Metric(f"{layout}: max diff from one process", d, limit) for layout, d in deviations]
+    enforce(metrics, "benchmarks/serve_scaling.py")
 
 
 if __name__ == "__main__":
