@@ -6,10 +6,13 @@ and see the page before the model is ready. Screenshots go to test-artifacts/bro
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -25,6 +28,7 @@ from browser_harness import (
 )
 
 from emotion2vec_app.engine import Engine
+from emotion2vec_app.labels import EMOTIONS
 from emotion2vec_app.model import loader
 
 
@@ -121,7 +125,7 @@ def test_loading_then_ready_analysis_timeline_and_download(demo_server, held_loa
 
 def test_microphone_recording_is_analysed(demo_server, held_load, browser):
     held_load.release.set()
-    _, url, _ = demo_server
+    engine, url, outputs = demo_server
     page = new_page(browser)
     page.goto(url)
     wait_until_ready(page)
@@ -137,7 +141,18 @@ def test_microphone_recording_is_analysed(demo_server, held_load, browser):
     log = page.input_value("#processing-log textarea")
     seconds = float(log.split(" s)")[0].rsplit(" ", 1)[1])
     assert 1.0 < seconds < 10.0, log
-    assert page.get_attribute("#emotion-card .e2v-card", "data-emotion")
+    shown = page.get_attribute("#emotion-card .e2v-card", "data-emotion")
+    assert shown in {emotion.key for emotion in EMOTIONS}
+    # The run's record says the same, and the engine, given the very file the page uploaded
+    # (its download link), gives the same scores.
+    run = outputs / re.search(r"run: (\S+)", log)[1]
+    result = json.loads((run / "result.json").read_text(encoding="utf-8"))
+    assert shown == result["emotion"]
+    link = page.get_attribute("#audio-input a[download]", "href")
+    uploaded = Path(unquote(link.split("/gradio_api/file=", 1)[1]))
+    again = engine.analyze(uploaded)
+    np.testing.assert_allclose(again.probs, list(result["scores"].values()), atol=1e-5)
+    assert again.emotion.key == shown
     screenshot(page, "06-microphone")
     page.context.close()
 

@@ -181,8 +181,10 @@ def test_concurrent_first_calls_load_once(tiny_model_dir, tmp_path, monkeypatch,
     blocking.release.set()
     for thread in threads:
         thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "a first call hung"
     assert not errors
     assert blocking.calls == 1
+    assert all(probs is not None for probs in results), "every call returned its scores"
     for probs in results[1:]:
         np.testing.assert_array_equal(probs, results[0])
 
@@ -210,7 +212,9 @@ def test_bfloat16_stays_close_to_float32(tiny_model_dir, tmp_path, engine, speec
     ours = bf16.analyze(speech, sample_rate=16000)
     assert ours.model.dtype == "bfloat16"
     reference = engine.analyze(speech, sample_rate=16000)
-    assert np.abs(ours.probs - reference.probs).max() < 0.05
+    # Measured: 0.006, with the top emotion 0.58 ahead of the next.
+    assert np.abs(ours.probs - reference.probs).max() < 1e-2
+    assert ours.emotion == reference.emotion
 
 
 def test_bad_audio_fails_at_once_even_while_loading(tiny_model_dir, tmp_path, monkeypatch):

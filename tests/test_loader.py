@@ -252,10 +252,13 @@ def test_int8_quantizes_every_linear_and_stays_close(tiny_model_dir, parity_inpu
     assert any(
         type(m).__module__.startswith("torch.ao.nn.quantized") for m in int8.network.modules()
     )
+    # Measured on these three clips: 0.011, 0.013, 0.007, top emotions 0.56-0.77 ahead of the
+    # next, so every one must stay on top.
     for samples in parity_inputs:
         reference = class_probabilities(fp32, extract_features(fp32, samples).mean(0))
         quantized = class_probabilities(int8, extract_features(int8, samples).mean(0))
-        assert np.abs(reference - quantized).max() < 0.05
+        assert np.abs(reference - quantized).max() < 0.02
+        assert quantized.argmax() == reference.argmax()
 
 
 def test_int8_is_for_cpus_only():

@@ -62,8 +62,9 @@ def test_simultaneous_runs_get_their_own_folders(engine, clips, tmp_path):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
-    assert len({run.path for run in runs}) == 24
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "a save_run hung"
+    assert len(runs) == 24 and len({run.path for run in runs}) == 24
     assert len(list(tmp_path.iterdir())) == 24
 
 

@@ -46,5 +46,9 @@ def test_only_outputs_and_uploads_are_served(tiny_model_dir, clips, tmp_path):
         run_file = Path(result["run_dir"]) / "result.json"
         files = f"{server.url}gradio_api/file="
         assert status_of(files + str(run_file)) == 200, "run folders are downloadable"
-        for private in ("/etc/passwd", str(README), str(server.log_file)):
-            assert status_of(files + private) in (403, 404), private
+        # 403 for every path outside the served folders, whether or not it exists (a 404 for
+        # the missing ones would tell a caller which files are there).
+        escape = f"{run_file.parent}/../../../../../../etc/passwd"
+        missing = f"{run_file.parent.parent}/no-such-run/result.json"
+        for private in ("/etc/passwd", str(README), str(server.log_file), escape, missing):
+            assert status_of(files + private) == 403, private
