@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from parity import max_abs_diff
+
+# Issue 14's targets for one H100/H200 and the full-size checkpoint.
+READY_AFTER_TORCH_S = 1.0
+CLIP_8S_S = 0.004
+X_REAL_TIME = 10_000
+ONE_STREAM_VRAM_GB = 0.8
+FLOAT16_PROB_DIFF = 1e-2
+
 
 def _s(value: float | None) -> str:
     if value is None:
@@ -73,4 +82,42 @@ def render(report: dict) -> str:
             f"(mean of per-clip maxima {deviation['mean_max_prob_diff']:.4f}), "
             f"top-1 agreement {deviation['top1_agreement']:.0%}.",
         ]
+    if report["gpu"]:
+        lines += ["", *render_targets(report)]
     return "\n".join(lines) + "\n"
+
+
+def _target(label: str, value: float | None, shown: str, limit: float, at_least=False) -> str:
+    if value is None:
+        return f"| {label} | not measured | **missed** |"
+    met = value >= limit if at_least else value <= limit
+    return f"| {label} | {shown} | {'met' if met else '**missed**'} |"
+
+
+def render_targets(report: dict) -> list[str]:
+    """This engine's warm case on the GPU against issue 14's targets."""
+    cases = report["cases"]
+    ours, funasr = cases["engine_warm"], cases["funasr_warm"]
+    after_torch = ours["ready_s"] - ours["torch_imported_s"]
+    clip_s, xrt = ours["steady_s"]["8"], ours["throughput_x_realtime"]
+    vram = ours.get("peak_vram_one_8s_gb")
+    fp32 = cases.get("engine_float32")
+    diff = fp32 and max_abs_diff(fp32["parity"]["single"], ours["parity"]["single"])
+    precision = ours["precision"]
+    return [
+        f"| target (issue 14, {report['gpu']}) | measured | |",
+        "|---|---|---|",
+        _target(f"model ready <= {READY_AFTER_TORCH_S:g} s after `import torch` finishes",
+                after_torch, _s(after_torch), READY_AFTER_TORCH_S),
+        _target(f"one 8 s clip at batch 1 <= {CLIP_8S_S * 1000:g} ms ({precision})", clip_s,
+                f"{clip_s * 1000:.2f} ms", CLIP_8S_S),
+        _target(f">= {X_REAL_TIME:,}x real time in padded batches ({ours['batch']} x 8 s)", xrt,
+                f"{xrt:,.0f}x", X_REAL_TIME, at_least=True),
+        _target(f"peak VRAM for one stream <= {ONE_STREAM_VRAM_GB:g} GB (model + one 8 s clip)",
+                vram, f"{vram or 0:.2f} GB", ONE_STREAM_VRAM_GB),
+        _target(f"{precision} probabilities within {FLOAT16_PROB_DIFF:g} of float32", diff,
+                f"{diff or 0:.1e}", FLOAT16_PROB_DIFF),
+        f"| the FunASR path side by side, same run | ready {_s(funasr['ready_s'])}, 8 s clip "
+        f"{_s(funasr['steady_s']['8'])}, {funasr['throughput_x_realtime']:,.0f}x real time, "
+        f"peak VRAM {funasr.get('peak_vram_gb') or 0:.2f} GB | measured |",
+    ]  # fmt: skip
