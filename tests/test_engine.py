@@ -241,7 +241,21 @@ def test_retry_after_the_cause_is_fixed(tiny_model_dir, tmp_path, speech):
     assert engine.retry() is False, "only a failed engine loads again"
 
 
-def test_out_of_memory_is_a_clear_error_and_the_next_request_works(engine, speech, monkeypatch):
+# What each allocator raises: CUDA's is torch.OutOfMemoryError; the CPU's a plain
+# RuntimeError (seen with a capped address space and a 16 x 15 s pass).
+ALLOCATION_FAILURES = [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 6.00 GiB"),
+    RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+        "you tried to allocate 6442450944 bytes. Error code 12 (Cannot allocate memory)"
+    ),
+]
+
+
+@pytest.mark.parametrize("failure", ALLOCATION_FAILURES, ids=["cuda", "cpu"])
+def test_out_of_memory_is_a_clear_error_and_the_next_request_works(
+    engine, speech, monkeypatch, failure
+):
     """Fault injection at the forward pass: a GPU cannot be filled up on this machine."""
     real = inference.extract_features
     failed = []
@@ -249,7 +263,7 @@ def test_out_of_memory_is_a_clear_error_and_the_next_request_works(engine, speec
     def fails_once(*args, **kwargs):
         if not failed:
             failed.append(True)
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 6.00 GiB")
+            raise failure
         return real(*args, **kwargs)
 
     monkeypatch.setattr(inference, "extract_features", fails_once)
@@ -257,3 +271,12 @@ def test_out_of_memory_is_a_clear_error_and_the_next_request_works(engine, speec
         engine.analyze(speech, sample_rate=16000)
     assert engine.analyze(speech, sample_rate=16000).probs.shape == (9,)
     assert engine.status().state is EngineState.READY
+
+
+def test_other_runtime_errors_are_not_taken_for_out_of_memory(engine, speech, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(inference, "extract_features", broken)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        engine.analyze(speech, sample_rate=16000)

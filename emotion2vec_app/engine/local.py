@@ -204,7 +204,9 @@ class Engine(AnalysisCore):
                     embedding=options.extract_embedding,
                 )
                 return scores, waited
-            except inference.OutOfMemoryError as error:
+            except RuntimeError as error:
+                if not inference.is_out_of_memory(error):
+                    raise
                 # Free what the failed pass held, so the next pass starts clean.
                 inference.release_cached_memory(model)
                 longest = max(len(clip) for clip in clips) / TARGET_RATE

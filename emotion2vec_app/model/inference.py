@@ -17,7 +17,15 @@ from emotion2vec_app.model.loader import LoadedModel
 from emotion2vec_app.results import softmax
 
 FRAME_HOP_S = 0.02  # the feature encoder's total stride is 320 samples at 16 kHz
-OutOfMemoryError = torch.OutOfMemoryError  # CUDA's, and what CPU allocators raise alike
+CPU_ALLOCATION_FAILED = "DefaultCPUAllocator: can't allocate memory"
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A pass too big for its device: CUDA raises torch.OutOfMemoryError, the CPU allocator a
+    plain RuntimeError that names itself."""
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and CPU_ALLOCATION_FAILED in str(error)
 
 
 def torch_threads() -> int:

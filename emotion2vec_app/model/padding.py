@@ -129,7 +129,8 @@ def score_batch(
     """`inference.score_clip` for every clip, in order, from one forward pass.
 
     A batch of one takes the single-clip path itself: no padding, bit-identical results.
-    Raises OutOfMemoryError when the pass does not fit (the engine splits the batch).
+    Raises what `inference.is_out_of_memory` knows when the pass does not fit (the engine
+    splits the batch).
     """
     options = {"frames": frames, "embedding": embedding}
     if len(clips) == 1:
