@@ -24,7 +24,7 @@ from emotion2vec_app.engine.many_files import analyze_many, as_inputs
 from emotion2vec_app.files import expand_inputs
 from emotion2vec_app.model.source import DEFAULT_MODEL_ID, HUBS
 from emotion2vec_app.options import LONG_AUDIO_S, SEGMENTATIONS, AnalysisOptions
-from emotion2vec_app.outputs import Retention, default_output_root, try_save_run
+from emotion2vec_app.outputs import Retention, default_output_root, saved_result, try_save_run
 from emotion2vec_app.results import GRANULARITIES, Prediction
 from emotion2vec_app.ui import server
 
@@ -194,7 +194,7 @@ def _run_batch(
         for warning in prediction.warnings:
             bar.write(f"warning: {shown}: {warning}", file=sys.stderr)
         run = None if args.no_save else try_save_run(prediction, args.output_dir, retention)
-        result = run.result if run else prediction.to_json()
+        result = saved_result(prediction, run)
         if table is not None:
             table.write_file(writers.FileRecord(shown, result))
         if args.json:

@@ -122,6 +122,11 @@ def prune_runs(root: Path, retention: Retention) -> int:
     return len(doomed)
 
 
+def saved_result(prediction: Prediction, run: RunFolder | None) -> dict:
+    """What result.json holds, or the same result unsaved when the disk refused the folder."""
+    return run.result if run else prediction.to_json()
+
+
 def try_save_run(
     prediction: Prediction, root: Path | None = None, retention: Retention | None = None
 ) -> RunFolder | None:

@@ -23,6 +23,7 @@ from emotion2vec_app.outputs import (
     Retention,
     RunFolder,
     save_batch,
+    saved_result,
     try_rewrite_run,
     try_save_run,
 )
@@ -125,7 +126,7 @@ class Handlers:
         except USER_ERRORS as error:
             raise gr.Error(str(error), print_exception=False) from error
         run = try_save_run(prediction, self.output_root, self.retention)
-        return Analysis(prediction, run, run.result if run else prediction.to_json(), options)
+        return Analysis(prediction, run, saved_result(prediction, run), options)
 
     def status(self) -> dict:
         """Model state: loading, ready or failed, with model, device, dtype, load time, error."""
@@ -186,7 +187,7 @@ class Handlers:
         if item.prediction is None:
             return FileRecord(item.name, None, item.error), None
         run = try_save_run(item.prediction, self.output_root, self.retention)
-        return FileRecord(item.name, run.result if run else item.prediction.to_json()), run
+        return FileRecord(item.name, saved_result(item.prediction, run)), run
 
     def analyze_page(
         self,
@@ -214,7 +215,7 @@ class Handlers:
         prediction = analysis.prediction
         prediction = replace(prediction, frames=prediction.frames.smoothed(options.smooth_s))
         run = try_rewrite_run(analysis.run, prediction) if analysis.run else None
-        result = run.result if run else prediction.to_json()
+        result = saved_result(prediction, run)
         return replace(analysis, prediction=prediction, run=run, result=result, options=options)
 
 
