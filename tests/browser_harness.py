@@ -117,7 +117,7 @@ def pages_of(browser, url: str) -> Iterator:
         page.goto(url + query)
         page.wait_for_selector("#model-status [data-state=ready]")
         page.wait_for_function(
-            "text => !document.querySelector('#analyze').disabled"
+            "text => document.querySelector('#analyze')?.disabled === false"
             " && document.querySelector('#analyze').innerText.includes(text)",
             arg=t("analyze", locale[:2]),
         )
