@@ -31,6 +31,10 @@ EMOTIONS: tuple[Emotion, ...] = (
     Emotion("unknown", "未知", "Unknown", "❓", "#bdc3c7"),
 )
 _BY_KEY = {emotion.key: emotion for emotion in EMOTIONS}
+# Muted, distinguishable tones for classes that are not the model's emotions (a trained
+# head's own labels): no emotion's colour or emoji is borrowed for them.
+NEUTRAL_COLOURS = ("#607d8b", "#8d6e63", "#78909c", "#a1887f", "#546e7a", "#9e9d24", "#5d4037")
+CUSTOM_EMOJI = "🏷️"
 
 UNUSED_PREFIX = "unuse"
 
@@ -44,7 +48,26 @@ def emotion_for_token(token: str) -> Emotion:
     key = (en or token).strip().lower()
     if key in _BY_KEY:
         return _BY_KEY[key]
-    return Emotion(key, zh or token, token, "🏷️", "#7f8c8d")
+    return Emotion(key, zh or token, token, CUSTOM_EMOJI, "#7f8c8d")
+
+
+def emotions_for_labels(labels: tuple[str, ...]) -> tuple[Emotion, ...]:
+    """A trained head's classes: the model's own Emotion where a label names one, otherwise
+    the label itself, with a tag and a neutral colour of its own."""
+    return tuple(
+        _BY_KEY.get(label.lower())
+        or Emotion(label, label, label, CUSTOM_EMOJI, NEUTRAL_COLOURS[i % len(NEUTRAL_COLOURS)])
+        for i, label in enumerate(labels)
+    )
+
+
+def emotion_aliases() -> dict[str, str]:
+    """Other spellings of the model's emotions (English and Chinese names), by lower case."""
+    return {
+        spelling.lower(): emotion.key
+        for emotion in EMOTIONS
+        for spelling in (emotion.en, emotion.zh)
+    }
 
 
 @dataclass(frozen=True)

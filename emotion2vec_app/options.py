@@ -6,9 +6,11 @@ refused for its length, whichever engine or front end runs it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from emotion2vec_app.audio import AudioTooLong, Waveform, check_duration
+from emotion2vec_app.labels import Emotion
 from emotion2vec_app.results import GRANULARITIES
 
 SEGMENTATIONS = ("auto", "off", "vad", "fixed")
@@ -23,14 +25,20 @@ class AnalysisOptions:
     segmentation: "auto" cuts recordings longer than LONG_AUDIO_S into speech segments with
     Silero VAD; "vad" and "fixed" (10 s windows) always cut; "off" is one pass (at most
     MAX_PASS_S). A cut recording gets a segment timeline and a duration-weighted summary.
+
+    emotions: score only these classes (keys, e.g. "angry,happy,neutral,sad", the papers'
+    4-class setup): the head's other logits are masked and the softmax runs over these, as
+    FunASR masks unused classes. None scores every class. Results keep the head's order.
     """
 
     granularity: str = "utterance"
     extract_embedding: bool = False
     smooth_s: float = 0.0
     segmentation: str = "auto"
+    emotions: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "emotions", parse_emotions(self.emotions))
         if self.granularity not in GRANULARITIES:
             raise ValueError(
                 f"granularity must be one of {', '.join(GRANULARITIES)}, not {self.granularity!r}"
@@ -41,6 +49,11 @@ class AnalysisOptions:
             raise ValueError(
                 f"segmentation must be one of {', '.join(SEGMENTATIONS)}, not {self.segmentation!r}"
             )
+
+    def scored(self, classes: Sequence[Emotion]) -> tuple[Emotion, ...]:
+        """The classes its results have, of an engine's `classes()`: the columns of a table."""
+        keys = [emotion.key for emotion in classes]
+        return tuple(classes[i] for i in subset_indices(keys, self.emotions))
 
     def segments(self, duration_s: float) -> bool:
         """Whether a recording this long is cut into segments."""
@@ -66,3 +79,34 @@ class AnalysisOptions:
                 f"{MAX_PASS_S:g} s that one pass of the model takes (attention memory grows "
                 "with the square of the length): choose segmentation auto, vad or fixed."
             )
+
+
+def parse_emotions(emotions: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """A subset given as "angry, happy" or ["Angry", "happy"], as ("angry", "happy");
+    empty means every class."""
+    if emotions is None:
+        return None
+    items = emotions.split(",") if isinstance(emotions, str) else list(emotions)
+    keys = tuple(dict.fromkeys(str(item).strip().lower() for item in items if str(item).strip()))
+    if not keys:
+        return None
+    if len(keys) < 2:
+        raise ValueError(
+            f"an emotion subset needs at least two emotions (a softmax over {keys[0]!r} alone "
+            "is always 1)"
+        )
+    return keys
+
+
+def subset_indices(classes: Sequence[str], emotions: Sequence[str] | None) -> tuple[int, ...]:
+    """Which of `classes` (a head's keys, in its order) a subset scores, in that order; a key
+    that is not one of them is refused with the list of those that are."""
+    if emotions is None:
+        return tuple(range(len(classes)))
+    unknown = [key for key in emotions if key not in classes]
+    if unknown:
+        raise ValueError(
+            f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not "
+            f"among the classes of this model: {', '.join(classes)}"
+        )
+    return tuple(i for i, key in enumerate(classes) if key in emotions)

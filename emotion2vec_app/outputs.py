@@ -28,17 +28,18 @@ from emotion2vec_app.audio import TARGET_RATE
 from emotion2vec_app.results import SEGMENT_COLUMNS, Prediction
 from emotion2vec_app.writers import (
     BATCH_FIELDS,
-    SCORE_COLUMNS,
+    EMOTION_KEYS,
     SEGMENT_FIELDS,
     FileRecord,
     frame_records,
+    score_columns,
     segment_records,
     write_table,
 )
 
 log = logging.getLogger("emotion2vec_app")
 
-RUN_NAME = re.compile(r"^(outputs|batch)_\d{8}_\d{6}_[0-9a-f]{6}$")
+RUN_NAME = re.compile(r"^(outputs|batch|eval)_\d{8}_\d{6}_[0-9a-f]{6}$")
 RESULT_FILE = "result.json"
 AUDIO_FILE = "processed_audio.wav"
 EMBEDDING_FILE = "embedding.npy"
@@ -203,7 +204,9 @@ def _write_csv(path: Path, fields: list[str], records: list[dict]) -> Path:
 
 def _save_segments(prediction: Prediction, path: Path) -> tuple[Path, Path]:
     table = _write_csv(
-        path / SEGMENTS_CSV, SEGMENT_FIELDS + SCORE_COLUMNS, segment_records(prediction)
+        path / SEGMENTS_CSV,
+        SEGMENT_FIELDS + score_columns([emotion.key for emotion in prediction.emotions]),
+        segment_records(prediction),
     )
     timeline = prediction.segments
     document = {
@@ -219,7 +222,8 @@ def save_batch(root: Path, records: list[FileRecord], runs: list[RunFolder]) -> 
     """A batch folder with the table of its files (CSV) and a ZIP of their run folders."""
     path = new_run_dir(root, "batch")
     rows = [record.row() for record in records]
-    table = _write_csv(path / BATCH_CSV, BATCH_FIELDS + SCORE_COLUMNS, rows)
+    keys = records[0].keys if records else EMOTION_KEYS
+    table = _write_csv(path / BATCH_CSV, BATCH_FIELDS + score_columns(keys), rows)
     archive = path / BATCH_ZIP
     _write_atomic(archive, lambda p: _zip_runs(p, runs, table))
     return table, archive

@@ -18,7 +18,15 @@ from emotion2vec_app.labels import EMOTIONS
 from emotion2vec_app.results import Prediction
 
 TABLE_FORMATS = ("jsonl", "csv")
-SCORE_COLUMNS = [f"score_{e.key}" for e in EMOTIONS]
+EMOTION_KEYS = tuple(e.key for e in EMOTIONS)  # the model's own classes, all nine
+
+
+def score_columns(keys: Sequence[str]) -> list[str]:
+    """A score column per class scored: the model's nine, a subset, or a trained head's."""
+    return [f"score_{key}" for key in keys]
+
+
+SCORE_COLUMNS = score_columns(EMOTION_KEYS)
 SEGMENT_FIELDS = ["index", "start_s", "end_s", "emotion", "emotion_zh", "confidence"]
 BATCH_FIELDS = [
     "file",
@@ -74,12 +82,13 @@ class FileRecord:
     file: str
     result: dict[str, Any] | None  # result.json's dict (with run_dir once saved)
     error: str | None = None
+    keys: tuple[str, ...] = EMOTION_KEYS  # the batch's classes: a column each
 
     def row(self) -> dict[str, Any]:
-        """Flat: BATCH_FIELDS and SCORE_COLUMNS; None where a failed file has no value."""
+        """Flat: BATCH_FIELDS and a score per class; None where a failed file has no value."""
         result = self.result
         if result is None:
-            return {field: None for field in BATCH_FIELDS + SCORE_COLUMNS} | {
+            return {field: None for field in BATCH_FIELDS + score_columns(self.keys)} | {
                 "file": self.file,
                 "error": self.error,
             }
@@ -95,7 +104,7 @@ class FileRecord:
             "model_id": model["id"],
             "model_demo": model["demo"],
             "error": None,
-            **{f"score_{e.key}": result["scores"].get(e.key) for e in EMOTIONS},
+            **{f"score_{key}": result["scores"].get(key) for key in self.keys},
         }
 
     def document(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import numpy as np
 import soundfile as sf
 
 from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, TARGET_RATE, AudioError, Waveform
@@ -152,6 +153,15 @@ class RemoteEngine(AnalysisCore):
     def batch_size(self) -> int:
         """Files a batch hands over at once: all in flight together."""
         return self.in_flight
+
+    def score_embeddings(
+        self, embeddings: np.ndarray, options: AnalysisOptions | None = None
+    ) -> np.ndarray:
+        raise ValueError(
+            "Evaluation and head training score embeddings with the model's head, which the "
+            f"Ray Serve deployment at {self.url} does not offer over HTTP: run them with the "
+            "model in this process (emotion2vec-app evaluate, or serve without --backend)."
+        )
 
     def _plan(self, lengths: Sequence[int]) -> list[list[int]]:
         """Consecutive rounds of `in_flight` requests: grouping by length saves nothing over

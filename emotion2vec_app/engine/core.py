@@ -22,6 +22,7 @@ from emotion2vec_app.engine.interface import (
     OutOfMemory,
     Progress,
 )
+from emotion2vec_app.labels import EMOTIONS, Emotion
 from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.results import Prediction
 
@@ -94,6 +95,10 @@ class AnalysisCore(ABC):
 
     @abstractmethod
     def batch_size(self) -> int: ...
+
+    def classes(self) -> tuple[Emotion, ...]:
+        """The classes this engine scores, in its order; a subset picks among them."""
+        return EMOTIONS
 
     @abstractmethod
     def _score_clips(

@@ -16,6 +16,7 @@ from typing import Protocol, TypeAlias
 import numpy as np
 
 from emotion2vec_app.audio import Waveform
+from emotion2vec_app.labels import Emotion
 from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.progress import Progress
 from emotion2vec_app.results import Prediction
@@ -109,6 +110,16 @@ class AnalysisEngine(Protocol):
 
     def batch_size(self) -> int:
         """Clips that share a pass; a file batch decodes this many at a time."""
+        ...
+
+    def classes(self) -> tuple[Emotion, ...]:
+        """The classes it scores: the model's emotions, or a trained head's labels."""
+        ...
+
+    def score_embeddings(
+        self, embeddings: np.ndarray, options: AnalysisOptions | None = None
+    ) -> np.ndarray:
+        """Class probabilities of utterance embeddings, as `analyze` scores their clips."""
         ...
 
     def decode(

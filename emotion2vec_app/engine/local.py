@@ -27,12 +27,14 @@ from emotion2vec_app.engine.interface import (
     OutOfMemory,
     Progress,
 )
+from emotion2vec_app.heads import HeadError, LinearHead, load_head
+from emotion2vec_app.labels import EMOTIONS, Emotion
 from emotion2vec_app.model.source import DEFAULT_MODEL_ID, ModelError, resolve_model
 from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.results import Prediction
 
 if TYPE_CHECKING:
-    from emotion2vec_app.model.inference import ClipScores
+    from emotion2vec_app.model.inference import Classes, ClipScores
     from emotion2vec_app.model.loader import LoadedModel
 
 log = logging.getLogger("emotion2vec_app")
@@ -59,10 +61,14 @@ class Engine(AnalysisCore):
         max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
         batch_size: int | None = None,
         cache_dir: Path | None = None,
+        head: str | Path | LinearHead | None = None,
         autostart: bool = True,
         on_log: Callable[[str], None] | None = None,
     ) -> None:
+        """`head`: a head file from `train-head` (or a LinearHead) that scores in place of
+        the model's own 9 emotions; read here, so a bad file is refused before any load."""
         self.model_spec = model
+        self.head = head if isinstance(head, LinearHead) or head is None else load_head(head)
         self.hub = hub
         self.requested_device = device
         self.requested_dtype = dtype
@@ -118,13 +124,17 @@ class Engine(AnalysisCore):
                 cache_dir=self.cache_dir,
                 quantize=self.requested_dtype == "int8",
             )
+            if self.head is not None:
+                from emotion2vec_app.model.inference import embedding_dim
+
+                self.head.check_model(model_dir.model_id, embedding_dim(model))
             self._warm_up(model)
             if model.labels.warning:
                 self._log(model.labels.warning)
             self._model = model
             self._state = EngineState.READY
         except Exception as error:  # any failure must surface in status, not kill a thread
-            if isinstance(error, ModelError):  # expected and explained: no traceback
+            if isinstance(error, ModelError | HeadError):  # explained: no traceback
                 log.error("Model load failed: %s", error)
             else:
                 log.exception("Model load failed")
@@ -176,6 +186,30 @@ class Engine(AnalysisCore):
             raise ModelLoadFailed(f"The model failed to load: {self._error}")
         return self._model
 
+    def classes(self) -> tuple[Emotion, ...]:
+        """What this engine scores: the head's labels, or the model's emotions (all nine
+        until the model has loaded and said otherwise)."""
+        if self.head is not None:
+            return self.head.emotions
+        return self._model.labels.emotions if self._model else EMOTIONS
+
+    def _classes(self, options: AnalysisOptions) -> Classes:
+        from emotion2vec_app.model.inference import model_classes
+
+        return model_classes(self.loaded_model(timeout=0), self.head, options.emotions)
+
+    def score_embeddings(
+        self, embeddings: np.ndarray, options: AnalysisOptions | None = None
+    ) -> np.ndarray:
+        """(N, C) class probabilities of (N, D) utterance embeddings: what `analyze` gives the
+        clips they came from, with the same head and subset, without their forward passes."""
+        from emotion2vec_app.model import inference
+
+        model = self.loaded_model()
+        classes = self._classes(options or AnalysisOptions())
+        features = inference.embeddings_as_features(model, embeddings)
+        return inference.class_probabilities(model, features, classes)
+
     def batch_size(self) -> int:
         """Clips per forward pass: padded batches pay off on GPU; on CPU one at a time is
         faster, and exactly FunASR's own path."""
@@ -193,6 +227,7 @@ class Engine(AnalysisCore):
         from emotion2vec_app.model import inference, padding
 
         model = self.loaded_model(timeout=0)
+        classes = self._classes(options)
         started = time.perf_counter()
         with self._infer_lock:
             waited = time.perf_counter() - started
@@ -202,6 +237,7 @@ class Engine(AnalysisCore):
                     clips,
                     frames=options.frames,
                     embedding=options.extract_embedding,
+                    classes=classes,
                 )
                 return scores, waited
             except RuntimeError as error:
@@ -239,6 +275,7 @@ class Engine(AnalysisCore):
         from emotion2vec_app.model.predictions import build_prediction
 
         model = self.loaded_model(timeout=0)
+        classes = self._classes(options)  # a bad subset is refused before the VAD runs
         started = time.perf_counter()
         method = options.segmentation_method
         progress(0.0, f"Finding speech ({method})")
@@ -262,11 +299,12 @@ class Engine(AnalysisCore):
             done += len(group)
             fraction = done / len(clips)
             progress(VAD_SHARE + (1 - VAD_SHARE) * fraction, f"Segment {done}/{len(clips)}")
-        whole = long_audio.assemble(model, cut, scores, options.smooth_s)
+        whole = long_audio.assemble(cut, scores, options.smooth_s)
         return build_prediction(
             model,
             waveform,
             options,
+            classes.emotions,
             whole.timeline.distribution(),
             {"segment": segmented - started, "inference": time.perf_counter() - segmented},
             frames=whole.frames,

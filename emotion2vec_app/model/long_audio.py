@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from emotion2vec_app.model.inference import FRAME_HOP_S, ClipScores
-from emotion2vec_app.model.loader import LoadedModel
 from emotion2vec_app.model.vad import Segmentation
 from emotion2vec_app.results import FrameTimeline, SegmentTimeline
 
@@ -25,14 +24,13 @@ class LongAudioScores:
 
 
 def assemble(
-    model: LoadedModel,
     segmentation: Segmentation,
     scores: Sequence[ClipScores],
     smooth_s: float = 0.0,
 ) -> LongAudioScores:
     """Segment `i` of `segmentation` scored as `scores[i]`."""
     spans = segmentation.spans
-    emotions = model.labels.emotions
+    emotions = scores[0].emotions
     timeline = SegmentTimeline(
         method=segmentation.method,
         emotions=emotions,

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
-from emotion2vec_app.model.inference import ClipScores, score_clip, score_features
+from emotion2vec_app.model.inference import Classes, ClipScores, score_clip, score_features
 from emotion2vec_app.model.loader import LoadedModel
 
 # The padded frames of the batch being fed in this context (thread, task); None elsewhere,
@@ -125,6 +125,7 @@ def score_batch(
     *,
     frames: bool = False,
     embedding: bool = False,
+    classes: Classes | None = None,
 ) -> list[ClipScores]:
     """`inference.score_clip` for every clip, in order, from one forward pass.
 
@@ -132,7 +133,7 @@ def score_batch(
     Raises what `inference.is_out_of_memory` knows when the pass does not fit (the engine
     splits the batch).
     """
-    options = {"frames": frames, "embedding": embedding}
+    options = {"frames": frames, "embedding": embedding, "classes": classes}
     if len(clips) == 1:
         return [score_clip(model, clips[0], **options)]
     return [score_features(model, f, **options) for f in extract_features_batch(model, clips)]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from emotion2vec_app.audio import Waveform
+from emotion2vec_app.labels import Emotion
 from emotion2vec_app.model.inference import FRAME_HOP_S, ClipScores
 from emotion2vec_app.model.loader import LoadedModel
 from emotion2vec_app.options import AnalysisOptions
@@ -25,11 +26,18 @@ def clip_prediction(
         frames = FrameTimeline(
             hop_s=FRAME_HOP_S,
             logits=scores.frame_logits,
-            emotions=model.labels.emotions,
+            emotions=scores.emotions,
             smooth_s=options.smooth_s,
         )
     return build_prediction(
-        model, waveform, options, scores.probs, seconds, frames=frames, embedding=scores.embedding
+        model,
+        waveform,
+        options,
+        scores.emotions,
+        scores.probs,
+        seconds,
+        frames=frames,
+        embedding=scores.embedding,
     )
 
 
@@ -37,6 +45,7 @@ def build_prediction(
     model: LoadedModel,
     waveform: Waveform,
     options: AnalysisOptions,
+    emotions: tuple[Emotion, ...],
     probs: np.ndarray,
     seconds: dict[str, float],
     notes: Sequence[str] = (),
@@ -46,7 +55,7 @@ def build_prediction(
     if model.labels.warning:
         warnings.append(model.labels.warning)
     return Prediction(
-        emotions=model.labels.emotions,
+        emotions=emotions,
         probs=probs,
         granularity=options.granularity,
         waveform=waveform,
