@@ -25,6 +25,7 @@ from emotion2vec_app.files import expand_inputs
 from emotion2vec_app.model.source import DEFAULT_MODEL_ID, HUBS
 from emotion2vec_app.options import LONG_AUDIO_S, SEGMENTATIONS, AnalysisOptions
 from emotion2vec_app.outputs import Retention, default_output_root, saved_result, try_save_run
+from emotion2vec_app.research import cli as research_cli
 from emotion2vec_app.results import GRANULARITIES, Prediction
 from emotion2vec_app.ui import server
 
@@ -48,6 +49,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="clips per forward pass (default: 16 on GPU, 1 on CPU, where batches are slower)",
+    )
+    group.add_argument(
+        "--head",
+        type=Path,
+        metavar="FILE",
+        help="a head from train-head (.safetensors): score its classes instead of the "
+        "model's 9 emotions, for utterances, frames and segments alike",
     )
     group.add_argument(
         "--max-duration",
@@ -82,6 +90,7 @@ def engine_from_args(args: argparse.Namespace, autostart: bool = True) -> Engine
         dtype=args.dtype,
         max_duration_s=args.max_duration,
         batch_size=args.batch_size,
+        head=args.head,
         on_log=lambda message: print(message, file=sys.stderr),
         autostart=autostart,
     )
@@ -122,7 +131,9 @@ def predict(args: argparse.Namespace) -> int:
         raise ValueError("--resume needs --out FILE: the table that records finished files")
     if args.out is not None:
         writers.table_format(args.out, args.format)
-    options = AnalysisOptions(args.granularity, args.embedding, args.smooth, args.segmentation)
+    options = AnalysisOptions(
+        args.granularity, args.embedding, args.smooth, args.segmentation, args.emotions
+    )
     files, problems = expand_inputs(args.files)
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
@@ -138,13 +149,14 @@ def predict(args: argparse.Namespace) -> int:
         if not files:
             return 0  # all done before
     engine = engine_from_args(args)
-    table = _open_table(args)
+    keys = tuple(emotion.key for emotion in options.scored(engine.classes()))
+    table = _open_table(args, keys)
     bar = tqdm(
         total=len(files), unit="file", file=sys.stderr, disable=args.quiet,
         dynamic_ncols=True, mininterval=0.5,
     )  # fmt: skip
     try:
-        failures = _run_batch(args, engine, files, options, table, bar)
+        failures = _run_batch(args, engine, files, options, table, bar, keys)
     except (ModelLoadFailed, ModelNotReady) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -155,11 +167,11 @@ def predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _open_table(args: argparse.Namespace) -> writers.TableWriter | None:
+def _open_table(args: argparse.Namespace, keys: tuple[str, ...]) -> writers.TableWriter | None:
     if args.out is None:
         return None
     fmt = writers.table_format(args.out, args.format)
-    fields = writers.BATCH_FIELDS + writers.SCORE_COLUMNS if fmt == "csv" else []
+    fields = writers.BATCH_FIELDS + writers.score_columns(keys) if fmt == "csv" else []
     return writers.get_writer(args.out, fields, fmt, append=args.resume)
 
 
@@ -170,6 +182,7 @@ def _run_batch(
     options: AnalysisOptions,
     table: writers.TableWriter | None,
     bar: tqdm,
+    keys: tuple[str, ...],
 ) -> int:
     failures = 0
     retention = retention_from_args(args)
@@ -186,7 +199,7 @@ def _run_batch(
             failures += 1
             bar.write(f"Skipping {shown}: {item.error}", file=sys.stderr)
             if table is not None:
-                table.write_file(writers.FileRecord(shown, None, item.error))
+                table.write_file(writers.FileRecord(shown, None, item.error, keys))
             continue
         if prediction.model.demo and not demo_noted:
             bar.write(DEMO_NOTE, file=sys.stderr)
@@ -196,7 +209,7 @@ def _run_batch(
         run = None if args.no_save else try_save_run(prediction, args.output_dir, retention)
         result = saved_result(prediction, run)
         if table is not None:
-            table.write_file(writers.FileRecord(shown, result))
+            table.write_file(writers.FileRecord(shown, result, keys=keys))
         if args.json:
             bar.write(json.dumps(result, ensure_ascii=False), file=sys.stdout)
         elif not args.quiet:
@@ -233,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"cut recordings into speech segments: auto (above {LONG_AUDIO_S:g} s), off, "
         "vad (Silero), fixed (10 s windows)",
     )
+    predict_parser.add_argument(
+        "--emotions",
+        metavar="LIST",
+        help="score only these classes, e.g. angry,happy,neutral,sad: the others' logits are "
+        "masked and the softmax runs over these",
+    )
     predict_parser.add_argument("--json", action="store_true", help="one JSON result per line")
     predict_parser.add_argument(
         "--out", type=Path, metavar="TABLE", help="also write one row per file to TABLE"
@@ -262,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     ray_cli.add_commands(commands, add_model_options)
+    research_cli.add_commands(commands, add_model_options, engine_from_args)
 
     warmup_parser = commands.add_parser(
         "warmup", help="wait for a running server's model, then analyse an example clip"
