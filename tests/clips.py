@@ -173,3 +173,21 @@ def speak_with_pauses(
         audio += (np.random.default_rng(0).standard_normal(len(audio)) * noise).astype(np.float32)
     write_wav(path, audio, rate)
     return bounds
+
+
+LABELLED_CLASSES = ("low", "high", "noise")  # what make_labelled_set's folders are called
+
+
+def make_labelled_set(directory: Path, per_class: int = 8) -> Path:
+    """Three classes a random-weight model still tells apart: slow low-pitched speech, fast
+    high-pitched speech, and brown noise, one subfolder each; every file's content differs."""
+    for name in LABELLED_CLASSES:
+        (directory / name).mkdir(parents=True, exist_ok=True)
+    for i in range(per_class):
+        speak(f"sentence number {i} is spoken here slowly and calmly", directory / "low" /
+              f"{i}.wav", voice="en+m3", speed=110)  # fmt: skip
+        speak(f"sentence number {i} is spoken here quickly and brightly", directory / "high" /
+              f"{i}.wav", voice="en+f3", speed=260)  # fmt: skip
+        noise = np.random.default_rng(i).standard_normal(16000 * 2 + 1600 * i).cumsum()
+        write_wav(directory / "noise" / f"{i}.wav", (0.3 * noise / np.abs(noise).max()), 16000)
+    return directory

@@ -2,7 +2,14 @@ import os
 from pathlib import Path
 
 import pytest
-from clips import CALL_PAUSES_S, CALL_SENTENCES, make_clip_set, missing_tools, speak_with_pauses
+from clips import (
+    CALL_PAUSES_S,
+    CALL_SENTENCES,
+    make_clip_set,
+    make_labelled_set,
+    missing_tools,
+    speak_with_pauses,
+)
 
 from emotion2vec_app.options import LONG_AUDIO_S
 
@@ -35,3 +42,9 @@ def call(clip_dir: Path) -> tuple[Path, list[tuple[float, float]]]:
     bounds = speak_with_pauses(CALL_SENTENCES, CALL_PAUSES_S, path, noise=0.002)
     assert bounds[-1][1] > LONG_AUDIO_S
     return path, bounds
+
+
+@pytest.fixture(scope="session")
+def labelled_set(clip_dir: Path) -> Path:
+    """A folder of class folders (low, high, noise; 8 files each) for evaluation and heads."""
+    return make_labelled_set(clip_dir / "labelled")
