@@ -3,6 +3,7 @@
 #   ./run.sh [--demo] [OPTIONS]      start the WebUI on http://127.0.0.1:7860, warm it up
 #                                    (--demo: tiny random-weight model; --help: all options)
 #   ./run.sh predict FILE... [OPTS]  the CLI (emotion2vec-app predict --help)
+#   ./run.sh evaluate|train-head DATA [OPTS]   research: metrics of a labelled set, heads
 #   ./run.sh batch|ray-serve ...     on Ray (installs the optional extra first)
 #   ./run.sh test [PYTEST ARGS]      install test tools, then run the whole test suite
 set -euo pipefail
@@ -105,7 +106,7 @@ case "${1:-}" in
     ensure_test_tools
     exec $VENV/bin/python -m pytest "$@"
     ;;
-  predict)
+  predict|evaluate|train-head)
     exec $VENV/bin/emotion2vec-app "$@"
     ;;
   batch|ray-serve)
