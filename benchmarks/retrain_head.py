@@ -5,10 +5,10 @@
 
 The set's files are short distinct clips; the cache is filled beforehand with 1024-dimensional
 embeddings (emotion2vec+ large's width) drawn around one centre per class, overlapping as real
-classes do, so the run times what a second `train-head` does: hash every file, read its cached embedding, 5-fold
-cross-validation and the final fit. No forward pass may happen: the script exits 1 if one does
-(the tiny model stands in for the engine, whose passes are counted). Target: under 5 s for
-1,000 files on 2 CPU cores.
+classes do, so the run times what a second `train-head` does: hash every file, read its cached
+embedding, 5-fold cross-validation and the final fit. No forward pass may happen: the script
+exits 1 if one does (the tiny model stands in for the engine, whose passes are counted).
+Target: under 5 s for 1,000 files on 2 CPU cores.
 """
 
 from __future__ import annotations
