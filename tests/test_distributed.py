@@ -18,11 +18,13 @@ import numpy as np
 import pytest
 from clips import write_wav
 from ray_harness import process_ids, require_ray
+from test_remote_engine import HEAD_LABELS, random_head
 
 from emotion2vec_app.audio import decode_audio
+from emotion2vec_app.cli import main
 from emotion2vec_app.engine import Engine
 from emotion2vec_app.options import AnalysisOptions
-from emotion2vec_app.writers import SCORE_COLUMNS, FileRecord
+from emotion2vec_app.writers import EMOTION_KEYS, SCORE_COLUMNS, FileRecord, score_columns
 
 require_ray()  # before the imports that need the extra
 import ray  # noqa: E402
@@ -102,7 +104,7 @@ def test_blocks_of_failed_files_keep_the_columns_and_types_of_the_others(corpus)
 
     failed = analyzer(block("broken.wav"))
     good = analyzer(block("clip-00.wav", "clip-01.wav"))
-    assert failed.schema == good.schema == batch_job.row_schema()
+    assert failed.schema == good.schema == batch_job.row_schema(EMOTION_KEYS)
     assert failed.column_names == [*FileRecord("", None).row(), "embedding", "result"]
     (row,) = failed.to_pylist()
     assert "'broken.wav'" in row["error"]
@@ -134,6 +136,63 @@ def test_jsonl_output_with_embeddings(cluster, corpus, tmp_path):
     rows = [json.loads(line) for p in out.glob("*.json*") for line in p.read_text().splitlines()]
     assert len(rows) == 10
     assert all(len(r["embedding"]) == 64 for r in rows)  # the demo model's embed_dim
+
+
+@pytest.fixture(scope="module")
+def head_file(tmp_path_factory) -> Path:
+    engine = Engine("demo")
+    engine.wait_ready()
+    return random_head(engine).save(tmp_path_factory.mktemp("head") / "head.safetensors")
+
+
+def test_a_subset_has_a_score_column_per_emotion_that_sum_to_one(
+    cluster, corpus, single_process, tmp_path
+):
+    subset = ("angry", "happy", "neutral", "sad")
+    options = AnalysisOptions(emotions=",".join(subset))
+    batch_job.run([str(corpus / "clip-0*.wav")], tmp_path / "out", config(options=options))
+    rows = read_rows(tmp_path / "out")
+    assert len(rows) == 10
+    assert [c for c in rows[0] if c.startswith("score_")] == score_columns(subset)
+    chosen = [EMOTION_KEYS.index(key) for key in subset]
+    for row in rows:
+        probs = np.array([row[c] for c in score_columns(subset)])
+        assert probs.sum() == pytest.approx(1.0, abs=1e-5)  # of scores rounded to 6 decimals
+        expected = single_process[row["file"]][chosen]  # masked logits: renormalised
+        np.testing.assert_allclose(probs, expected / expected.sum(), atol=2e-6)
+
+
+def test_the_cli_runs_a_job_with_a_head_and_a_column_per_label(
+    cluster, corpus, head_file, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    command = ["batch", str(corpus / "clip-2*.wav"), "--out", str(out), "--model", "demo",
+               "--files-per-call", "4", "--head", str(head_file)]  # fmt: skip
+    assert main(command) == 0, capsys.readouterr().err
+    rows = read_rows(out)
+    assert len(rows) == 10
+    assert [c for c in rows[0] if c.startswith("score_")] == score_columns(HEAD_LABELS)
+    for row in rows:
+        assert row["emotion"] in HEAD_LABELS and json.loads(row["result"])["emotion"] in HEAD_LABELS
+        assert sum(row[c] for c in score_columns(HEAD_LABELS)) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--head", "missing.safetensors"], "missing.safetensors does not exist"),
+        (["--emotions", "angry,calm"], "'calm' is not among the classes"),
+    ],
+)
+def test_a_bad_head_or_subset_is_refused_before_ray_starts(
+    corpus, tmp_path, capsys, monkeypatch, flags, message
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("Ray was started"))
+    out = tmp_path / "out"
+    assert main(["batch", str(corpus), "--out", str(out), "--model", "demo", *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_a_manifest_lists_the_inputs(cluster, corpus, tmp_path):

@@ -8,6 +8,7 @@ import http.server
 import json
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 import httpx
 import numpy as np
@@ -19,10 +20,34 @@ from emotion2vec_app.audio import AudioError
 from emotion2vec_app.distributed import remote_engine
 from emotion2vec_app.distributed.remote_engine import RemoteEngine, _remote_error
 from emotion2vec_app.distributed.wire import ERROR_KIND_HEADER, from_payload, to_payload
-from emotion2vec_app.engine import EngineState, ModelLoadFailed, ModelNotReady, OutOfMemory
+from emotion2vec_app.engine import (
+    Engine,
+    EngineState,
+    ModelLoadFailed,
+    ModelNotReady,
+    OutOfMemory,
+)
+from emotion2vec_app.heads import LinearHead
+from emotion2vec_app.labels import EMOTIONS, emotions_for_labels
+from emotion2vec_app.model.inference import embedding_dim
 from emotion2vec_app.options import AnalysisOptions
 
 CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port
+HEAD_LABELS = ("calm", "tense", "bored")
+
+
+def random_head(engine: Engine, labels: tuple[str, ...] = HEAD_LABELS) -> LinearHead:
+    """An untrained head for the engine's model (a ready one): its labels are what matters."""
+    dim = embedding_dim(engine.loaded_model())
+    return LinearHead(
+        labels=labels,
+        weight=np.random.default_rng(0).standard_normal((len(labels), dim)).astype(np.float32),
+        bias=np.zeros(len(labels), np.float32),
+        mean=np.zeros(dim, np.float32),
+        scale=np.ones(dim, np.float32),
+        model_id=engine.status().model,
+        precision="float32",
+    )
 
 
 def round_trip(prediction):
@@ -56,6 +81,31 @@ def test_an_utterance_prediction_has_no_optional_arrays(engine, clips):
     back = round_trip(prediction)
     assert back.frames is None and back.segments is None and back.embedding is None
     assert back.to_json()["scores"] == prediction.to_json()["scores"]
+
+
+def test_a_subset_of_a_heads_classes_survives_the_wire_with_their_colours(
+    engine, tiny_model_dir, clips, tmp_path
+):
+    """ "bored" keeps the neutral colour of its place in the head (the third), not of its place
+    in the subset, so the WebUI colours a backend's classes as a local engine's."""
+    head = random_head(engine)
+    with_head = Engine(str(tiny_model_dir), head=head, cache_dir=tmp_path)
+    prediction = with_head.analyze(clips["wav"], AnalysisOptions("frame", emotions="calm,bored"))
+    calm, _, bored = emotions_for_labels(HEAD_LABELS)
+    assert prediction.emotions == (calm, bored)
+    back = round_trip(prediction)
+    assert back.emotions == back.frames.emotions == (calm, bored)
+    assert without_timings(back.to_json()) == without_timings(prediction.to_json())
+    np.testing.assert_array_equal(back.frames.probs, prediction.frames.probs)
+
+
+def test_a_subset_of_the_models_emotions_survives_the_wire(engine, clips):
+    options = AnalysisOptions(emotions="angry,happy,neutral,sad")
+    prediction = engine.analyze(clips["wav"], options)
+    back = round_trip(prediction)
+    assert back.emotions == options.scored(EMOTIONS) == prediction.emotions
+    assert list(back.to_json()["scores"]) == ["angry", "happy", "neutral", "sad"]
+    np.testing.assert_array_equal(back.probs, prediction.probs)
 
 
 @pytest.mark.parametrize(
@@ -108,23 +158,29 @@ def test_serve_with_a_backend_refuses_a_model_of_its_own(capsys):
 
 
 class FakeBackend:
-    """A stand-in for the deployment's GET /status, which can be stopped and started, and
-    for POST /analyze: `answer(body)` gives the status, headers and JSON of each request."""
+    """A stand-in for the deployment's GET /status (with `classes`, when given), which can be
+    stopped and started, and for POST /analyze: `answer(body)` gives the status, headers and
+    JSON of each request."""
 
-    STATUS = json.dumps(
-        {"status": "running", "model_loaded": True, "state": "ready", "model": "demo",
-         "demo": True, "device": "cpu", "dtype": "float32", "load_seconds": 1.0,
-         "elapsed_s": 1.0, "error": None}
-    ).encode()  # fmt: skip
+    STATUS: ClassVar[dict[str, Any]] = {
+        "status": "running", "model_loaded": True, "state": "ready", "model": "demo",
+        "demo": True, "device": "cpu", "dtype": "float32", "load_seconds": 1.0,
+        "elapsed_s": 1.0, "error": None,
+    }  # fmt: skip
 
-    def __init__(self, answer: Callable[[bytes], tuple[int, dict, dict]] | None = None) -> None:
+    def __init__(
+        self,
+        answer: Callable[[bytes], tuple[int, dict, dict]] | None = None,
+        classes: tuple[str, ...] = (),
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.httpd = None
         self.answer = answer
+        self.status = {**self.STATUS, **({"classes": list(classes)} if classes else {})}
 
     def start(self) -> None:
-        status, answer = self.STATUS, self.answer
+        status, answer = json.dumps(self.status).encode(), self.answer
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -192,6 +248,28 @@ def test_a_backend_without_its_model_fails_the_whole_batch(backend, clips):
     waveforms = [remote.decode(clips["wav"], name=n) for n in ("a", "unready", "b")]
     with pytest.raises(ModelNotReady, match="ModelNotReady for this clip"):
         remote.analyze_batch(waveforms)
+
+
+def test_a_subset_is_sent_as_a_form_field_and_the_classes_are_the_deployments(
+    engine, clips, monkeypatch
+):
+    """A head's labels from /status, as the local engine would have them; "emotions" only
+    when a subset is asked for."""
+    monkeypatch.setattr(remote_engine, "STATUS_CACHE_S", 0.0)
+    payload = to_payload(engine.analyze(clips["wav"]))
+    bodies: list[bytes] = []
+    backend = FakeBackend(lambda body: bodies.append(body) or (200, {}, payload), HEAD_LABELS)
+    remote = RemoteEngine(backend.url)
+    assert remote.classes() == EMOTIONS  # not answered yet: the model's own
+    backend.start()
+    try:
+        assert remote.classes() == emotions_for_labels(HEAD_LABELS)
+        remote.analyze(clips["wav"], AnalysisOptions(emotions=" Calm, bored"))
+        remote.analyze(clips["wav"])
+    finally:
+        backend.stop()
+    assert b'name="emotions"\r\n\r\ncalm,bored\r\n' in bodies[0]
+    assert b'name="emotions"' not in bodies[1]
 
 
 def test_a_long_recording_is_one_request_with_its_progress(backend, call):

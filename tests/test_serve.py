@@ -22,11 +22,13 @@ from clips import write_tone
 from gradio_client import handle_file
 from ray_harness import process_ids, require_ray
 from server_harness import CLI, Client, free_port, running_server
+from test_remote_engine import HEAD_LABELS, random_head
 
 from emotion2vec_app.audio import AudioTooLong, decode_audio
 from emotion2vec_app.distributed.remote_engine import RemoteEngine
 from emotion2vec_app.distributed.wire import ERROR_KIND_HEADER, read_arrays
 from emotion2vec_app.engine import Engine
+from emotion2vec_app.labels import EMOTIONS, emotions_for_labels
 from emotion2vec_app.options import AnalysisOptions
 
 require_ray()  # before the imports that need the extra
@@ -97,6 +99,7 @@ def test_status_is_the_health_check_with_the_engine_state(service):
     assert status["state"] == "ready" and status["demo"] is True and status["model"] == "demo"
     assert status["device"] == "cpu" and status["error"] is None
     assert status["threads"] == 1  # Ray gives a half-CPU replica one torch thread
+    assert status["classes"] == [emotion.key for emotion in EMOTIONS]
 
 
 @pytest.mark.parametrize(
@@ -148,6 +151,8 @@ def test_concurrent_requests_share_batches_and_keep_their_own_results(service, l
         ("ok.wav", None, {"granularity": "word"}, 422, "granularity must be one of"),
         ("ok.wav", None, {"segmentation": "magic"}, 422, "segmentation must be one of"),
         ("ok.wav", None, {"smooth_s": "99"}, 422, "smooth_s must be between"),
+        ("ok.wav", None, {"emotions": "angry,calm"}, 422, "'calm' is not among the classes"),
+        ("ok.wav", None, {"emotions": "angry"}, 422, "needs at least two emotions"),
         ("big.wav", b"\0" * int((UPLOAD_LIMIT_MB + 1) * 1024 * 1024), {}, 413, "limit of 8 MB"),
     ],
 )
@@ -161,6 +166,38 @@ def test_bad_requests_get_specific_errors_and_the_service_serves_on(
     assert response.status_code == status, response.text
     assert message in response.json()["detail"]
     assert post(service, clips["wav"]).status_code == 200
+
+
+def test_a_subset_is_scored_alone_as_in_one_process(service, local, clips):
+    options = AnalysisOptions(emotions="angry,happy,neutral,sad")
+    response = post(service, clips["wav"], emotions="angry, happy,neutral,sad")
+    assert response.status_code == 200, response.text
+    assert list(response.json()["result"]["scores"]) == ["angry", "happy", "neutral", "sad"]
+    assert_same(response.json(), local.analyze(clips["wav"], options), options)
+
+
+def test_a_deployment_with_a_head_scores_its_labels_through_a_remote_engine(
+    cluster, service, local, clips, tmp_path
+):
+    """`ray-serve --head`: /status lists the head's labels, and a RemoteEngine's predictions
+    (a subset of them too) have the Emotions a local engine with the head gives."""
+    head = random_head(local)
+    config = ServeConfig(
+        model="demo", cpus_per_replica=0.5, head=str(head.save(tmp_path / "head.safetensors"))
+    )
+    serve.run(build_app(config), name="head", route_prefix="/head")
+    try:
+        remote = RemoteEngine(f"{service}/head")
+        remote.wait_ready(timeout=60)
+        assert remote.classes() == emotions_for_labels(HEAD_LABELS)
+        with_head = Engine("demo", head=head)
+        for options in (AnalysisOptions("frame"), AnalysisOptions(emotions="bored,calm")):
+            mine = with_head.analyze(clips["wav"], options)
+            theirs = remote.analyze(clips["wav"], options)
+            assert theirs.emotions == mine.emotions
+            np.testing.assert_allclose(theirs.probs, mine.probs, atol=1e-5)
+    finally:
+        serve.delete("head")
 
 
 def test_a_too_long_recording_with_segmentation_off_gets_the_cores_refusal(service, tmp_path):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,8 +31,10 @@ from emotion2vec_app.audio import (
 from emotion2vec_app.distributed import load_engine
 from emotion2vec_app.engine import Outcome
 from emotion2vec_app.files import expand_inputs
+from emotion2vec_app.heads import load_head
+from emotion2vec_app.labels import EMOTIONS
 from emotion2vec_app.options import AnalysisOptions
-from emotion2vec_app.writers import BATCH_FIELDS, SCORE_COLUMNS, FileRecord, finished_files
+from emotion2vec_app.writers import BATCH_FIELDS, FileRecord, finished_files, score_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -57,12 +59,23 @@ class JobConfig:
     batch_size: int = 16  # files per actor call
     output_format: str = "parquet"
     max_duration_s: float | None = DEFAULT_MAX_DURATION_S  # decode tasks and actors alike
+    head: str | None = None  # a train-head file, at this path on every node
+    keys: tuple[str, ...] = field(init=False)  # the classes scored: a score column each
 
     def __post_init__(self) -> None:
         if self.output_format not in OUTPUT_FORMATS:
             raise ValueError(f"output format must be parquet or jsonl, not {self.output_format!r}")
         if self.workers < 1 or self.batch_size < 1:
             raise ValueError("workers and batch_size must be at least 1")
+        object.__setattr__(self, "keys", scored_keys(self.head, self.options))
+
+
+def scored_keys(head: str | None, options: AnalysisOptions) -> tuple[str, ...]:
+    """The classes every row scores, known in the driver before Ray starts (a bad head file
+    or subset is refused there, not by each actor): the head's labels or the model's
+    emotions, cut to the options' subset. Actors get them with the pickled config."""
+    classes = EMOTIONS if head is None else load_head(head).emotions
+    return tuple(emotion.key for emotion in options.scored(classes))
 
 
 @dataclass
@@ -125,28 +138,29 @@ def decode_row(row: dict[str, Any], max_duration_s: float | None) -> dict[str, A
     }
 
 
-def row_schema() -> pa.Schema:
+def row_schema(keys: Sequence[str]) -> pa.Schema:
     """Every block's columns and types, so a block whose files all failed (all nulls) is
-    written with the same types as the others."""
+    written with the same types as the others; a score column per class of `keys`."""
     import pyarrow as pa
 
+    scores = score_columns(keys)
     types = {
         "segments": pa.int64(),
         "model_demo": pa.bool_(),
-        **dict.fromkeys(["confidence", "duration_s", *SCORE_COLUMNS], pa.float64()),
+        **dict.fromkeys(["confidence", "duration_s", *scores], pa.float64()),
     }
-    columns = [(name, types.get(name, pa.string())) for name in BATCH_FIELDS + SCORE_COLUMNS]
+    columns = [(name, types.get(name, pa.string())) for name in BATCH_FIELDS + scores]
     return pa.schema([*columns, ("embedding", pa.list_(pa.float32())), ("result", pa.string())])
 
 
-def output_row(file: str, outcome: Outcome) -> dict[str, Any]:
-    """A batch table's row of the file, its embedding (flat: its shape is in the result's
-    "embedding") and its whole result as JSON."""
+def output_row(file: str, outcome: Outcome, keys: tuple[str, ...]) -> dict[str, Any]:
+    """A batch table's row of the file (a score per class of `keys`), its embedding (flat:
+    its shape is in the result's "embedding") and its whole result as JSON."""
     prediction = outcome.prediction
     result = None if prediction is None else prediction.to_json()
     embedding = None if prediction is None else prediction.embedding
     return {
-        **FileRecord(file, result, outcome.reason).row(),
+        **FileRecord(file, result, outcome.reason, keys).row(),
         "embedding": None if embedding is None else embedding.astype(np.float32).ravel().tolist(),
         "result": "" if result is None else json.dumps(result, ensure_ascii=False),
     }
@@ -157,7 +171,7 @@ class Analyzer:
 
     def __init__(self, config: JobConfig) -> None:
         self.config = config
-        self.engine = load_engine(config)
+        self.engine = load_engine(config, head=config.head)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
         import pyarrow as pa
@@ -169,8 +183,9 @@ class Analyzer:
         outcomes = self.engine.analyze_batch(
             inputs, self.config.options, decode_s=[float(r["decode_s"]) for r in rows]
         )
-        out = [output_row(str(r["file"]), o) for r, o in zip(rows, outcomes, strict=True)]
-        return pa.Table.from_pylist(out, schema=row_schema())
+        keys = self.config.keys
+        out = [output_row(str(r["file"]), o, keys) for r, o in zip(rows, outcomes, strict=True)]
+        return pa.Table.from_pylist(out, schema=row_schema(keys))
 
 
 def _waveform(row: dict[str, Any]) -> Waveform:

@@ -52,7 +52,14 @@ def _model_settings(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device,
         "dtype": args.dtype,
         "max_duration_s": args.max_duration,
+        "head": _head_path(args.head),
     }
+
+
+def _head_path(head: Path | None) -> str | None:
+    """A path string travels to every actor and replica (each loads the head itself), and an
+    absolute one means the same file there, whatever their working directory."""
+    return None if head is None else str(head.expanduser().resolve())
 
 
 def run_batch(args: argparse.Namespace) -> int:
@@ -62,7 +69,9 @@ def run_batch(args: argparse.Namespace) -> int:
         return _missing_extra(error)
     config = batch_job.JobConfig(
         **_model_settings(args),
-        options=AnalysisOptions(args.granularity, args.embedding, 0.0, args.segmentation),
+        options=AnalysisOptions(
+            args.granularity, args.embedding, 0.0, args.segmentation, args.emotions
+        ),
         workers=args.workers,
         gpus_per_worker=args.gpus_per_worker,
         cpus_per_worker=args.cpus_per_worker,
@@ -147,6 +156,11 @@ def add_commands(
     batch.add_argument("--granularity", choices=GRANULARITIES, default="utterance")
     batch.add_argument("--embedding", action="store_true", help="store the embedding")
     batch.add_argument("--segmentation", choices=SEGMENTATIONS, default="auto")
+    batch.add_argument(
+        "--emotions",
+        metavar="LIST",
+        help="score only these classes, e.g. angry,happy,neutral,sad: a score column each",
+    )
     _add_demo_option(batch)
     add_model_options(batch)
     batch.set_defaults(run=run_batch)
@@ -155,8 +169,8 @@ def add_commands(
         "ray-serve",
         help="serve the model over HTTP from Ray Serve replicas (pip install .[distributed])",
         description="POST /analyze (multipart: audio, granularity, extract_embedding, "
-        "segmentation, smooth_s) and GET /status, from replicas that batch concurrent requests. "
-        "A WebUI uses it with `emotion2vec-app serve --backend URL`.",
+        "segmentation, smooth_s, emotions) and GET /status, from replicas that batch concurrent "
+        "requests. A WebUI uses it with `emotion2vec-app serve --backend URL`.",
     )
     _add_ray_option(serve, "deployment")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP interface (default: this machine)")

@@ -32,6 +32,7 @@ from emotion2vec_app.engine import (
     OutOfMemory,
     Progress,
 )
+from emotion2vec_app.labels import Emotion, emotions_for_labels
 from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.results import Prediction
 
@@ -80,6 +81,7 @@ class RemoteEngine(AnalysisCore):
         self._started_at = time.perf_counter()
         self._cached: tuple[float, EngineStatus] | None = None
         self._reached = False
+        self._classes: tuple[Emotion, ...] | None = None  # as the deployment's /status says
 
     # The Engine's lifecycle: nothing loads here.
     def start(self) -> None:
@@ -108,6 +110,8 @@ class RemoteEngine(AnalysisCore):
             response.raise_for_status()
             remote = response.json()
             self._reached = True
+            if remote.get("classes"):
+                self._classes = emotions_for_labels(tuple(remote["classes"]))
         except (httpx.HTTPError, ValueError) as error:
             # Replicas may still be loading at first; a backend that answered before and
             # stops answering has failed (until it answers again).
@@ -149,6 +153,14 @@ class RemoteEngine(AnalysisCore):
                     "try again shortly."
                 )
             time.sleep(POLL_S)
+
+    def classes(self) -> tuple[Emotion, ...]:
+        """The deployment's classes (its head's labels, or its model's emotions), as its
+        /status says, so a subset is offered and checked here as a local engine would;
+        the model's nine until it has answered."""
+        if self._classes is None:
+            self.status()
+        return self._classes or super().classes()
 
     def batch_size(self) -> int:
         """Files a batch hands over at once: all in flight together."""
@@ -203,6 +215,8 @@ class RemoteEngine(AnalysisCore):
             "segmentation": options.segmentation,
             "smooth_s": str(options.smooth_s),
         }
+        if options.emotions is not None:
+            form["emotions"] = ",".join(options.emotions)
         audio = (f"{waveform.info.name}.wav", buffer.getvalue(), "audio/wav")
         started = time.perf_counter()
         response = self._post_analyze(audio, form)

@@ -1,8 +1,10 @@
 """The engine as a Ray Serve deployment: replicas, autoscaling and request batching, over HTTP.
 
     GET  /status    health check: {"status", "model_loaded", "state"} + the engine's status
+                    + "classes" (the keys the replica scores: the model's, or its head's)
     POST /analyze   multipart: audio (file), granularity, extract_embedding, segmentation,
-                    smooth_s -> {"result": result.json's dict, "labels", "arrays"}
+                    smooth_s, emotions (a subset: "angry,happy"; empty for all)
+                    -> {"result": result.json's dict, "labels", "emotions", "arrays"}
 
 "arrays" is base64 of an .npz (embedding, frame and segment scores, unrounded; see
 distributed.wire), so a WebUI using this as its backend (`serve --backend URL`) shows and saves
@@ -29,6 +31,7 @@ from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, AudioError, Waveform
 from emotion2vec_app.distributed import load_engine
 from emotion2vec_app.distributed.wire import ERROR_KIND_HEADER, to_payload
 from emotion2vec_app.engine import ModelLoadFailed, ModelNotReady, Outcome, OutOfMemory
+from emotion2vec_app.heads import load_head
 from emotion2vec_app.model.source import DEFAULT_MODEL_ID
 from emotion2vec_app.options import AnalysisOptions
 
@@ -49,6 +52,7 @@ class ServeConfig:
     dtype: str = "auto"
     batch_size: int | None = None  # clips per forward pass (Engine's default: 16 GPU, 1 CPU)
     max_duration_s: float | None = DEFAULT_MAX_DURATION_S
+    head: str | None = None  # a train-head file, at this path on every node
     max_upload_mb: float = 1024.0  # 3 h of 16 kHz float32 (what a WebUI backend sends) fits
     replicas: int = 1  # a fixed count; ignored when max_replicas sets autoscaling
     min_replicas: int = 1
@@ -67,6 +71,8 @@ class ServeConfig:
             raise ValueError("replicas and max_batch_size must be at least 1")
         if self.max_replicas is not None and self.max_replicas < max(1, self.min_replicas):
             raise ValueError("max_replicas must be at least min_replicas and 1")
+        if self.head is not None:  # a bad file is refused here, not by every replica
+            load_head(self.head)
 
     def deployment_options(self) -> dict[str, Any]:
         scaling: dict[str, Any] = {"num_replicas": self.replicas}
@@ -131,7 +137,7 @@ class EmotionService:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        self.engine = load_engine(config, batch_size=config.batch_size)
+        self.engine = load_engine(config, batch_size=config.batch_size, head=config.head)
         self._score.set_max_batch_size(config.max_batch_size)
         self._score.set_batch_wait_timeout_s(config.batch_wait_s)
         self.stats = BatchStats()
@@ -152,6 +158,7 @@ class EmotionService:
             "replica": self.replica,
             "threads": torch_threads(),
             "batching": asdict(self.stats),
+            "classes": [emotion.key for emotion in self.engine.classes()],
         }
 
     @api.post("/analyze")
@@ -164,12 +171,16 @@ class EmotionService:
         extract_embedding: bool = Form(False),
         segmentation: str = Form("auto"),
         smooth_s: float = Form(0.0),
+        emotions: str = Form(""),
     ) -> dict[str, Any]:
         limit = int(self.config.max_upload_mb * 1024 * 1024)
         if int(request.headers.get("content-length") or 0) > limit + 64 * 1024:
             raise _too_large(self.config.max_upload_mb)
         try:
-            options = AnalysisOptions(granularity, extract_embedding, smooth_s, segmentation)
+            options = AnalysisOptions(
+                granularity, extract_embedding, smooth_s, segmentation, emotions
+            )
+            options.scored(self.engine.classes())  # a subset of classes this replica has
         except ValueError as error:
             raise HTTPException(422, str(error)) from error
         data = await audio.read(limit + 1)
@@ -257,4 +268,6 @@ def _parse(annotation: Any, value: Any) -> Any:
         return value
     if value.lower() in ("none", "null"):
         return None
+    if annotation == str | None:  # a path, such as head=/models/head.safetensors
+        return value
     return json.loads(value)

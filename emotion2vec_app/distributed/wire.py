@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from emotion2vec_app.audio import Waveform
-from emotion2vec_app.labels import emotion_for_token
+from emotion2vec_app.labels import Emotion
 from emotion2vec_app.results import (
     TIMESTAMP_FORMAT,
     FrameTimeline,
@@ -29,7 +30,12 @@ ERROR_KIND_HEADER = "X-Emotion2vec-Error"  # the exception's class name, beside 
 
 
 def to_payload(prediction: Prediction) -> dict[str, Any]:
-    """{"result": result.json's dict, "labels": [...], "arrays": base64 of an .npz}.
+    """{"result": result.json's dict, "labels": [...], "emotions": [...], "arrays": base64 of
+    an .npz}.
+
+    "emotions" are the Emotions themselves (key, names, emoji, colour): a trained head's own
+    labels keep the tag and the neutral colour of their place in the head, which no label
+    ("zh/key", for people) says.
 
     The .npz holds `probs`, and as present `embedding`, `frame_logits` (+ `frame_offsets_s`)
     and `segment_start_s`, `segment_end_s`, `segment_probs`.
@@ -52,6 +58,7 @@ def to_payload(prediction: Prediction) -> dict[str, Any]:
     return {
         "result": prediction.to_json(),
         "labels": [f"{e.zh}/{e.key}" for e in prediction.emotions],
+        "emotions": [asdict(emotion) for emotion in prediction.emotions],
         "arrays": base64.b64encode(buffer.getvalue()).decode("ascii"),
     }
 
@@ -68,7 +75,7 @@ def from_payload(
     """The Prediction the server made, on the caller's own decoded `waveform`."""
     result = payload["result"]
     arrays = read_arrays(payload)
-    emotions = tuple(emotion_for_token(token) for token in payload["labels"])
+    emotions = tuple(Emotion(**fields) for fields in payload["emotions"])
     frames = None
     if "frame_logits" in arrays:
         frames = FrameTimeline(
