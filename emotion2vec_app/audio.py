@@ -34,6 +34,7 @@ CLIP_FRACTION = 0.01
 DC_OFFSET = 0.05  # a mean this far from 0 is a recording fault, not speech
 
 _MAX_CHANNELS = 16
+MAX_SPLIT_CHANNELS = 8  # channels analysed apart (stereo calls; at most a small mixer's worth)
 # Even 6 kbit/s Opus spends a byte per 64 samples at 48 kHz; a header that promises far
 # more samples per byte of file is corrupt, and its length is not believed.
 _MAX_FRAMES_PER_BYTE = 256
@@ -97,11 +98,16 @@ class SourceInfo:
 
 @dataclass
 class Waveform:
-    """16 kHz mono float32 samples ready for the model, with where they came from."""
+    """16 kHz mono float32 samples ready for the model, with where they came from.
+
+    `channels` holds each source channel at 16 kHz, (C, N), when decoding was asked to keep
+    them apart (a stereo call's speakers); `samples` is then their mix.
+    """
 
     samples: np.ndarray
     info: SourceInfo
     warnings: list[str] = field(default_factory=list)
+    channels: np.ndarray | None = None
 
     @property
     def duration_s(self) -> float:
@@ -115,6 +121,7 @@ def decode_audio(
     name: str | None = None,
     min_duration_s: float = MIN_DURATION_S,
     max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+    keep_channels: bool = False,
 ) -> Waveform:
     """Decode a file path, file bytes or a sample array into a model-ready Waveform.
 
@@ -126,11 +133,12 @@ def decode_audio(
     if isinstance(source, np.ndarray):
         if sample_rate is None:
             raise AudioError("An audio array needs its rate: pass sample_rate= with it.")
-        mono, info = _from_array(source, sample_rate, _display_name(name, "<array>"))
+        name = _display_name(name, "<array>")
+        mono, info = _from_array(source, _Mono16k(sample_rate, name, keep_channels))
     elif sample_rate is not None:
         raise TypeError("sample_rate applies to arrays only: audio files carry their own rate.")
     else:
-        mono, info = _from_file(source, name, max_duration_s, warnings)
+        mono, info = _from_file(source, name, max_duration_s, warnings, keep_channels)
     return _finish(mono, info, warnings, min_duration_s, max_duration_s)
 
 
@@ -139,7 +147,8 @@ def _display_name(name: str | None, fallback: str) -> str:
     return (PureWindowsPath(name).name if name else "") or fallback
 
 
-def _from_array(array: np.ndarray, rate: int, name: str) -> tuple[_Mono16k, SourceInfo]:
+def _from_array(array: np.ndarray, mono: _Mono16k) -> tuple[_Mono16k, SourceInfo]:
+    rate, name = mono.rate, mono.name
     scale = _ARRAY_SCALES.get(array.dtype)
     if scale is None:
         raise AudioError(
@@ -163,7 +172,6 @@ def _from_array(array: np.ndarray, rate: int, name: str) -> tuple[_Mono16k, Sour
     frames = np.array(array, dtype=np.float32, order="C")  # a copy: callers keep their array
     if scale != 1.0:
         frames *= np.float32(1.0 / scale)
-    mono = _Mono16k(int(rate), name)
     mono.add(frames)
     return mono, SourceInfo(name, "array", int(rate), frames.shape[1], len(frames) / rate)
 
@@ -173,6 +181,7 @@ def _from_file(
     name: str | None,
     max_duration_s: float | None,
     warnings: list[str],
+    keep_channels: bool,
 ) -> tuple[_Mono16k, SourceInfo]:
     """Try libsndfile first (fast, exact), then FFmpeg for whatever it cannot read."""
     target: str | bytes
@@ -191,8 +200,8 @@ def _from_file(
     if size == 0:
         raise EmptyAudio(f"'{label}' is empty (0 bytes): upload a file that contains audio.")
     with contextlib.suppress(sf.SoundFileError):
-        return _read_soundfile(_readable(target), label, max_duration_s)
-    return _read_av(_readable(target), label, max_duration_s, warnings)
+        return _read_soundfile(_readable(target), label, max_duration_s, keep_channels)
+    return _read_av(_readable(target), label, max_duration_s, warnings, keep_channels)
 
 
 def _size(target: str | io.BytesIO) -> int:
@@ -205,7 +214,7 @@ def _readable(target: str | bytes) -> str | io.BytesIO:
 
 
 def _read_soundfile(
-    target: str | io.BytesIO, name: str, max_duration_s: float | None
+    target: str | io.BytesIO, name: str, max_duration_s: float | None, keep_channels: bool
 ) -> tuple[_Mono16k, SourceInfo]:
     with sf.SoundFile(target) as f:
         _check_rate(f.samplerate, name)
@@ -215,7 +224,7 @@ def _read_soundfile(
         # In blocks, never one allocation sized by the header: a corrupt header can claim
         # hours, and some decoders then keep producing samples the file does not hold.
         limit = None if max_duration_s is None else max_duration_s * f.samplerate
-        mono, total = _Mono16k(f.samplerate, name), 0
+        mono, total = _Mono16k(f.samplerate, name, keep_channels), 0
         # f.read in a loop, not f.blocks: blocks pads to the header's count with zeros.
         while len(block := f.read(1 << 16, dtype="float32", always_2d=True)):
             mono.add(block)
@@ -232,7 +241,11 @@ def _read_soundfile(
 
 
 def _read_av(
-    target: str | io.BytesIO, name: str, max_duration_s: float | None, warnings: list[str]
+    target: str | io.BytesIO,
+    name: str,
+    max_duration_s: float | None,
+    warnings: list[str],
+    keep_channels: bool,
 ) -> tuple[_Mono16k, SourceInfo]:
     import av  # imported only when libsndfile could not read the input
 
@@ -252,7 +265,10 @@ def _read_av(
                 check_duration(container.duration / av.time_base, name, max_duration_s)
             fmt = container.format.name
             fmt = "opus" if (fmt, stream.codec_context.name) == ("ogg", "opus") else fmt
-            mono, channels = _decode_av(container, stream, name, max_duration_s, damaged)
+            mono, channels = _decode_av(
+                container, stream, _Mono16k(stream.rate, name, keep_channels),
+                max_duration_s, damaged,
+            )  # fmt: skip
     except av.FFmpegError as e:
         raise CorruptAudio(
             f"'{name}' could not be decoded as audio ({e.strerror or e}): "
@@ -277,7 +293,7 @@ def _read_av(
 def _decode_av(
     container: Any,
     stream: Any,
-    name: str,
+    mono: _Mono16k,
     max_duration_s: float | None,
     damaged: list[Exception],
 ) -> tuple[_Mono16k, int]:
@@ -288,13 +304,13 @@ def _decode_av(
     """
     import av
 
-    mono = _Mono16k(stream.rate, name)
+    name = mono.name
     resampler = av.AudioResampler(format="fltp")  # sample format only: rate and layout kept
     shape = None
     for frame in _resample_frames(_decode_packets(container.demux(stream), damaged), resampler):
         if shape is None:
             shape = (frame.sample_rate, len(frame.layout.channels))
-            mono = _Mono16k(frame.sample_rate, name)
+            mono = _Mono16k(frame.sample_rate, name, mono.keep_channels)
         elif (frame.sample_rate, len(frame.layout.channels)) != shape:
             raise CorruptAudio(
                 f"'{name}' changes its sample rate or channel count part-way through: "
@@ -352,21 +368,19 @@ def _empty(name: str) -> EmptyAudio:
 class _Mono16k:
     """Downmix and resample block by block, so source-rate audio is never held whole.
 
-    An hour of 44.1 kHz stereo is 1.3 GB as float32; its 16 kHz mono is 230 MB.
+    An hour of 44.1 kHz stereo is 1.3 GB as float32; its 16 kHz mono is 230 MB. Kept apart
+    (`keep_channels`), each channel is resampled and stored on its own: 460 MB for the hour.
     """
 
-    def __init__(self, rate: int, name: str) -> None:
-        self.rate = rate
+    def __init__(self, rate: int, name: str, keep_channels: bool = False) -> None:
+        self.rate = int(rate)
         self.name = name
+        self.keep_channels = keep_channels
         self.source_frames = 0
         self.clipped = 0
         self._values = 0
-        self._blocks: list[np.ndarray] = []
-        self._resampler = (
-            None
-            if rate == TARGET_RATE
-            else soxr.ResampleStream(rate, TARGET_RATE, 1, dtype="float32", quality="HQ")
-        )
+        self._blocks: list[list[np.ndarray]] = []  # per channel stored (one: the mix)
+        self._resampler: soxr.ResampleStream | None = None
 
     @property
     def clipped_fraction(self) -> float:
@@ -379,21 +393,40 @@ class _Mono16k:
                 f"'{self.name}' contains NaN or infinite samples: "
                 "re-export it as ordinary PCM audio."
             )
+        if self.keep_channels and frames.shape[1] > MAX_SPLIT_CHANNELS:
+            raise AudioError(
+                f"'{self.name}' has {frames.shape[1]} channels; at most {MAX_SPLIT_CHANNELS} "
+                "can be analysed apart: mix them (channels mix) or export the ones you need."
+            )
         self.clipped += int(np.count_nonzero(np.abs(frames) >= CLIP_LEVEL))
         self._values += frames.size
         self.source_frames += len(frames)
-        mono = frames[:, 0] if frames.shape[1] == 1 else frames.mean(axis=1, dtype=np.float32)
-        if self._resampler is not None:
-            mono = self._resampler.resample_chunk(np.ascontiguousarray(mono), last=False)
-        self._blocks.append(np.array(mono, dtype=np.float32))  # own memory, not the block's
+        if not self.keep_channels or frames.shape[1] == 1:
+            frames = frames if frames.shape[1] == 1 else frames.mean(axis=1, keepdims=True)
+        self._store(frames)
 
-    def samples(self) -> np.ndarray:
+    def _store(self, frames: np.ndarray, last: bool = False) -> None:
+        if self.rate != TARGET_RATE:
+            if self._resampler is None:
+                self._resampler = soxr.ResampleStream(
+                    self.rate, TARGET_RATE, frames.shape[1], dtype="float32", quality="HQ"
+                )
+            width = frames.shape[1]
+            frames = self._resampler.resample_chunk(np.ascontiguousarray(frames), last=last)
+            frames = frames.reshape(len(frames), width)  # soxr returns 1-D for one channel
+        if not self._blocks:
+            self._blocks = [[] for _ in range(frames.shape[1])]
+        for stored, column in zip(self._blocks, frames.T, strict=True):
+            stored.append(np.array(column, dtype=np.float32))  # own memory, not the block's
+
+    def channels(self) -> list[np.ndarray]:
+        """Each stored channel at 16 kHz: one, the mix, unless channels are kept apart."""
         if self._resampler is not None:
-            self._blocks.append(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+            self._store(np.zeros((0, len(self._blocks)), np.float32), last=True)
             self._resampler = None
-        out = np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
-        self._blocks = [out]
-        return out
+        merged = [np.concatenate(blocks) for blocks in self._blocks] or [np.zeros(0, np.float32)]
+        self._blocks = [[channel] for channel in merged]
+        return merged
 
 
 def _finish(
@@ -413,7 +446,10 @@ def _finish(
             f"{min_duration_s:g} s minimum: record or upload a longer clip."
         )
     check_duration(info.duration_s, name, max_duration_s)
-    samples = mono.samples()
+    stored = mono.channels()
+    kept = np.stack(stored) if len(stored) > 1 else None  # (C, N), apart as asked
+    samples = kept.mean(axis=0) if kept is not None else stored[0]
+    del stored
     if not np.isfinite(samples).all():  # finite input can still overflow float32 on the way
         raise InvalidSamples(
             f"'{name}' contains samples too large to process (beyond float32 range): "
@@ -434,4 +470,4 @@ def _finish(
             f"The audio has a DC offset of {offset:+.2f}: the model normalises it away, but it "
             "points to a faulty microphone or converter."
         )
-    return Waveform(samples, info, warnings)
+    return Waveform(samples, info, warnings, kept)

@@ -23,7 +23,7 @@ from emotion2vec_app.engine import (
 from emotion2vec_app.engine.many_files import analyze_many, as_inputs
 from emotion2vec_app.files import expand_inputs
 from emotion2vec_app.model.source import DEFAULT_MODEL_ID, HUBS
-from emotion2vec_app.options import LONG_AUDIO_S, SEGMENTATIONS, AnalysisOptions
+from emotion2vec_app.options import CHANNEL_MODES, LONG_AUDIO_S, SEGMENTATIONS, AnalysisOptions
 from emotion2vec_app.outputs import Retention, default_output_root, saved_result, try_save_run
 from emotion2vec_app.research import cli as research_cli
 from emotion2vec_app.results import GRANULARITIES, Prediction
@@ -63,6 +63,22 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_DURATION_S,
         help="longest recording in seconds; longer ones are refused before decoding "
         f"(default {DEFAULT_MAX_DURATION_S:.0f})",
+    )
+
+
+def add_channel_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("stereo calls")
+    group.add_argument(
+        "--channels",
+        choices=CHANNEL_MODES,
+        default="mix",
+        help="mix: downmix to mono (default); split: each channel is a speaker, analysed "
+        "apart with its own segments (a stereo call's agent and customer)",
+    )
+    group.add_argument(
+        "--channel-names",
+        metavar="NAMES",
+        help="names of the channels in order, e.g. agent,customer (default: left,right)",
     )
 
 
@@ -132,7 +148,13 @@ def predict(args: argparse.Namespace) -> int:
     if args.out is not None:
         writers.table_format(args.out, args.format)
     options = AnalysisOptions(
-        args.granularity, args.embedding, args.smooth, args.segmentation, args.emotions
+        args.granularity,
+        args.embedding,
+        args.smooth,
+        args.segmentation,
+        args.emotions,
+        args.channels,
+        args.channel_names,
     )
     files, problems = expand_inputs(args.files)
     for problem in problems:
@@ -252,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="score only these classes, e.g. angry,happy,neutral,sad: the others' logits are "
         "masked and the softmax runs over these",
     )
+    add_channel_options(predict_parser)
     predict_parser.add_argument("--json", action="store_true", help="one JSON result per line")
     predict_parser.add_argument(
         "--out", type=Path, metavar="TABLE", help="also write one row per file to TABLE"

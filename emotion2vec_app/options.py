@@ -14,6 +14,7 @@ from emotion2vec_app.labels import Emotion
 from emotion2vec_app.results import GRANULARITIES
 
 SEGMENTATIONS = ("auto", "off", "vad", "fixed")
+CHANNEL_MODES = ("mix", "split")
 LONG_AUDIO_S = 30.0  # "auto" segments recordings longer than this
 MAX_PASS_S = 60.0  # the longest clip one forward pass takes (attention memory grows as T^2)
 
@@ -29,6 +30,10 @@ class AnalysisOptions:
     emotions: score only these classes (keys, e.g. "angry,happy,neutral,sad", the papers'
     4-class setup): the head's other logits are masked and the softmax runs over these, as
     FunASR masks unused classes. None scores every class. Results keep the head's order.
+
+    channels: "mix" downmixes to mono; "split" analyses each channel of a recording apart,
+    as the speaker it is (a stereo call's agent and customer), each with its own VAD segments
+    (so "split" always segments, with VAD). channel_names names them in order.
     """
 
     granularity: str = "utterance"
@@ -36,9 +41,26 @@ class AnalysisOptions:
     smooth_s: float = 0.0
     segmentation: str = "auto"
     emotions: tuple[str, ...] | None = None
+    channels: str = "mix"
+    channel_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "emotions", parse_emotions(self.emotions))
+        object.__setattr__(self, "channel_names", parse_names(self.channel_names))
+        if self.channels not in CHANNEL_MODES:
+            raise ValueError(
+                f"channels must be one of {', '.join(CHANNEL_MODES)}, not {self.channels!r}"
+            )
+        if self.split and self.frames:
+            raise ValueError(
+                "channels split gives each channel a segment timeline: frame scores are for "
+                "one signal; use granularity utterance, or channels mix for frames"
+            )
+        if self.split and self.segmentation in ("off", "fixed"):
+            raise ValueError(
+                "channels split cuts each channel into its own speech segments with VAD: "
+                f"use segmentation auto or vad, not {self.segmentation}"
+            )
         if self.granularity not in GRANULARITIES:
             raise ValueError(
                 f"granularity must be one of {', '.join(GRANULARITIES)}, not {self.granularity!r}"
@@ -55,8 +77,14 @@ class AnalysisOptions:
         keys = [emotion.key for emotion in classes]
         return tuple(classes[i] for i in subset_indices(keys, self.emotions))
 
+    @property
+    def split(self) -> bool:
+        return self.channels == "split"
+
     def segments(self, duration_s: float) -> bool:
         """Whether a recording this long is cut into segments."""
+        if self.split:
+            return True
         if self.segmentation == "auto":
             return duration_s > LONG_AUDIO_S
         return self.segmentation != "off"
@@ -64,6 +92,19 @@ class AnalysisOptions:
     @property
     def segmentation_method(self) -> str:
         return "fixed" if self.segmentation == "fixed" else "vad"
+
+    def names_of(self, count: int) -> tuple[str, ...]:
+        """The names of a recording's `count` channels: those given, else left/right for
+        stereo, else channel 1..N."""
+        if self.channel_names is not None:
+            if len(self.channel_names) != count:
+                raise ValueError(
+                    f"{len(self.channel_names)} channel names "
+                    f"({', '.join(self.channel_names)}) for a recording with {count} "
+                    "channel(s): give one name per channel"
+                )
+            return self.channel_names
+        return ("left", "right") if count == 2 else tuple(f"channel {i + 1}" for i in range(count))
 
     @property
     def frames(self) -> bool:
@@ -110,3 +151,16 @@ def subset_indices(classes: Sequence[str], emotions: Sequence[str] | None) -> tu
             f"among the classes of this model: {', '.join(classes)}"
         )
     return tuple(i for i, key in enumerate(classes) if key in emotions)
+
+
+def parse_names(names: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """Channel names given as "agent,customer" or a list; distinct and non-empty."""
+    if names is None:
+        return None
+    items = names.split(",") if isinstance(names, str) else list(names)
+    cleaned = tuple(str(item).strip() for item in items)
+    if not any(cleaned):
+        return None
+    if not all(cleaned) or len(set(cleaned)) != len(cleaned):
+        raise ValueError(f"channel names must be distinct and non-empty: {', '.join(items)}")
+    return cleaned

@@ -29,10 +29,10 @@ from emotion2vec_app.results import SEGMENT_COLUMNS, Prediction
 from emotion2vec_app.writers import (
     BATCH_FIELDS,
     EMOTION_KEYS,
-    SEGMENT_FIELDS,
     FileRecord,
     frame_records,
     score_columns,
+    segment_fields,
     segment_records,
     write_table,
 )
@@ -203,11 +203,7 @@ def _write_csv(path: Path, fields: list[str], records: list[dict]) -> Path:
 
 
 def _save_segments(prediction: Prediction, path: Path) -> tuple[Path, Path]:
-    table = _write_csv(
-        path / SEGMENTS_CSV,
-        SEGMENT_FIELDS + score_columns([emotion.key for emotion in prediction.emotions]),
-        segment_records(prediction),
-    )
+    table = _write_csv(path / SEGMENTS_CSV, segment_fields(prediction), segment_records(prediction))
     timeline = prediction.segments
     document = {
         "method": timeline.method,

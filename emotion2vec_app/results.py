@@ -128,8 +128,11 @@ class SegmentTimeline:
         return float(np.sum(self.end_s - self.start_s))
 
     def distribution(self) -> np.ndarray:
-        """Duration-weighted mean of the segments' probabilities: (C,), sums to 1."""
+        """Duration-weighted mean of the segments' probabilities: (C,), sums to 1 (all zero
+        when there is no segment: a channel that never speaks)."""
         weights = (self.end_s - self.start_s).astype(np.float64)
+        if not len(weights):
+            return np.zeros(len(self.emotions), np.float32)
         return (weights @ self.probs.astype(np.float64) / weights.sum()).astype(np.float32)
 
     def changes(self) -> list[dict[str, Any]]:
@@ -161,16 +164,90 @@ class SegmentTimeline:
 
     def summary(self) -> dict[str, Any]:
         distribution = self.distribution()
-        dominant = self.emotions[int(distribution.argmax())]
+        dominant = self.emotions[int(distribution.argmax())].key if len(self) else None
         return {
             "segments": len(self),
             "speech_s": round(self.speech_s, 2),
-            "dominant": dominant.key,
+            "dominant": dominant,
             "distribution": {
                 e.key: round(float(p), 6) for e, p in zip(self.emotions, distribution, strict=True)
             },
             "changes": self.changes(),
         }
+
+
+@dataclass
+class ChannelTimeline:
+    """One channel of a recording analysed apart (AnalysisOptions channels="split"): its
+    speaker's own segments, and a note when it has none or was merged with another."""
+
+    index: int
+    name: str
+    segments: SegmentTimeline
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        result = {
+            "index": self.index,
+            "name": self.name,
+            "segments": self.segments.to_json(),
+            "summary": self.segments.summary(),
+        }
+        if self.note:
+            result["note"] = self.note
+        return result
+
+
+def merge_channels(
+    channels: list[ChannelTimeline],
+) -> tuple[SegmentTimeline, list[tuple[int, int]]]:
+    """Every channel's segments on one timeline, by start time, and where each row came
+    from: (channel index, row in that channel's timeline)."""
+    by_index = {c.index: c.segments for c in channels}
+    order = sorted(
+        ((c.index, i) for c in channels for i in range(len(c.segments))),
+        key=lambda part: (by_index[part[0]].start_s[part[1]], part[0]),
+    )
+    first = channels[0].segments
+    width = len(first.emotions)
+    merged = SegmentTimeline(
+        first.method,
+        first.emotions,
+        np.array([by_index[c].start_s[i] for c, i in order], np.float64),
+        np.array([by_index[c].end_s[i] for c, i in order], np.float64),
+        np.array([by_index[c].probs[i] for c, i in order], np.float32).reshape(-1, width),
+    )
+    return merged, order
+
+
+def overlap_s(channels: list[ChannelTimeline]) -> float:
+    """Time when two or more channels speak at once."""
+    edges = sorted(
+        (time, step)
+        for c in channels
+        for start, end in zip(c.segments.start_s, c.segments.end_s, strict=True)
+        for time, step in ((float(start), 1), (float(end), -1))
+    )
+    total, speaking, since = 0.0, 0, 0.0
+    for time, step in edges:
+        if speaking >= 2:
+            total += time - since
+        speaking, since = speaking + step, time
+    return total
+
+
+def channels_summary(channels: list[ChannelTimeline]) -> dict[str, Any]:
+    """Who talked how long, how long both did, and each one's emotion changes, merged."""
+    changes = sorted(
+        ({**change, "channel": c.name} for c in channels for change in c.segments.changes()),
+        key=lambda change: change["time_s"],
+    )
+    return {
+        "talk_s": {c.name: round(c.segments.speech_s, 2) for c in channels},
+        "overlap_s": round(overlap_s(channels), 2),
+        "changes_per_channel": {c.name: len(c.segments.changes()) for c in channels},
+        "changes": changes,
+    }
 
 
 @dataclass
@@ -190,6 +267,8 @@ class Prediction:
     frames: FrameTimeline | None = None
     embedding: np.ndarray | None = None  # (D,), (T, D) frames or (N, D) segments, float32
     segments: SegmentTimeline | None = None
+    channels: list[ChannelTimeline] | None = None  # split: each channel's own timeline
+    segment_channels: list[int] | None = None  # split: each row of `segments`'s channel
     warnings: list[str] = field(default_factory=list)
     timestamp: datetime = field(default_factory=datetime.now)
 
@@ -233,6 +312,12 @@ class Prediction:
         if self.segments is not None:
             result["segments"] = self.segments.to_json()
             result["summary"] = self.segments.summary()
+        if self.channels is not None:
+            if self.segment_channels is not None:
+                names = {c.index: c.name for c in self.channels}
+                result["segments"]["channel"] = [names[i] for i in self.segment_channels]
+            result["summary"].update(channels_summary(self.channels))
+            result["channels"] = [channel.to_json() for channel in self.channels]
         if self.frames is not None:
             result["frames"] = self.frames.to_json()
         if self.embedding is not None:

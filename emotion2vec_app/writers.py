@@ -43,14 +43,25 @@ BATCH_FIELDS = [
 FRAME_FIELDS = ["time_s", "emotion"]
 
 
+def segment_fields(prediction: Prediction) -> list[str]:
+    """segments.csv's columns: a channel column when channels were analysed apart."""
+    channel = ["channel"] if prediction.segment_channels is not None else []
+    keys = [emotion.key for emotion in prediction.emotions]
+    return SEGMENT_FIELDS[:1] + channel + SEGMENT_FIELDS[1:] + score_columns(keys)
+
+
 def segment_records(prediction: Prediction) -> list[dict[str, Any]]:
-    """One flat record per segment of a segmented recording."""
+    """One flat record per segment of a segmented recording (with its channel's name when
+    channels were analysed apart)."""
     timeline = prediction.segments
     if timeline is None:
         return []
+    names = {c.index: c.name for c in prediction.channels or []}
+    channels = [names[i] for i in prediction.segment_channels or []]
     return [
         {
             "index": i,
+            **({"channel": channels[i]} if channels else {}),
             "start_s": start,
             "end_s": end,
             "emotion": emotion,

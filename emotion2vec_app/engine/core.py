@@ -118,13 +118,23 @@ class AnalysisCore(ABC):
         return plan_batches(lengths, max_batch_size=self.batch_size())
 
     def decode(
-        self, audio: AudioSource, *, sample_rate: int | None = None, name: str | None = None
+        self,
+        audio: AudioSource,
+        *,
+        sample_rate: int | None = None,
+        name: str | None = None,
+        keep_channels: bool = False,
     ) -> Waveform:
-        """A file path, file bytes or sample array as a Waveform, within this engine's limit."""
+        """A file path, file bytes or sample array as a Waveform, within this engine's limit;
+        `keep_channels` keeps each channel apart too (AnalysisOptions.split)."""
         if isinstance(audio, Waveform):
             return audio
         return decode_audio(
-            audio, sample_rate=sample_rate, name=name, max_duration_s=self.max_duration_s
+            audio,
+            sample_rate=sample_rate,
+            name=name,
+            max_duration_s=self.max_duration_s,
+            keep_channels=keep_channels,
         )
 
     def analyze(
@@ -139,7 +149,10 @@ class AnalysisCore(ABC):
     ) -> Prediction:
         """One recording: a batch of one. Raises its AudioError or OutOfMemory."""
         started = time.perf_counter()
-        waveform = self.decode(audio, sample_rate=sample_rate, name=name)
+        options = options or AnalysisOptions()
+        waveform = self.decode(
+            audio, sample_rate=sample_rate, name=name, keep_channels=options.split
+        )
         (outcome,) = self.analyze_batch(
             [waveform],
             options,

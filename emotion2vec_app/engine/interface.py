@@ -123,7 +123,12 @@ class AnalysisEngine(Protocol):
         ...
 
     def decode(
-        self, audio: AudioSource, *, sample_rate: int | None = None, name: str | None = None
+        self,
+        audio: AudioSource,
+        *,
+        sample_rate: int | None = None,
+        name: str | None = None,
+        keep_channels: bool = False,
     ) -> Waveform: ...
 
     def analyze(

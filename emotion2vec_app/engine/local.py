@@ -11,6 +11,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +33,7 @@ from emotion2vec_app.heads import HeadError, LinearHead, load_head
 from emotion2vec_app.labels import EMOTIONS, Emotion
 from emotion2vec_app.model.source import DEFAULT_MODEL_ID, ModelError, resolve_model
 from emotion2vec_app.options import AnalysisOptions
-from emotion2vec_app.results import Prediction
+from emotion2vec_app.results import ChannelTimeline, Prediction, SegmentTimeline, merge_channels
 
 if TYPE_CHECKING:
     from emotion2vec_app.model.inference import Classes, ClipScores
@@ -274,6 +276,8 @@ class Engine(AnalysisCore):
         from emotion2vec_app.model import long_audio, vad
         from emotion2vec_app.model.predictions import build_prediction
 
+        if options.split:
+            return self._analyze_channels(waveform, options, progress)
         model = self.loaded_model(timeout=0)
         classes = self._classes(options)  # a bad subset is refused before the VAD runs
         started = time.perf_counter()
@@ -285,20 +289,12 @@ class Engine(AnalysisCore):
             progress=lambda fraction, message: progress(fraction * VAD_SHARE, message),
         )
         segmented = time.perf_counter()
-        clips = [waveform.samples[span.start : span.end] for span in cut.spans]
-        scores: list[ClipScores | None] = [None] * len(clips)
-        done = 0
-        for group in plan_batches([len(c) for c in clips], max_batch_size=self.batch_size()):
-            results = fit_in_memory(
-                [clips[i] for i in group], lambda part: self._pass(part, options)[0]
-            )
-            for index, result in zip(group, results, strict=True):
-                if isinstance(result, OutOfMemory):
-                    raise result  # a segment that does not fit alone fails its recording
-                scores[index] = result
-            done += len(group)
-            fraction = done / len(clips)
-            progress(VAD_SHARE + (1 - VAD_SHARE) * fraction, f"Segment {done}/{len(clips)}")
+        scores = self._score_spans(
+            waveform.samples,
+            cut.spans,
+            options,
+            lambda fraction, message: progress(VAD_SHARE + (1 - VAD_SHARE) * fraction, message),
+        )
         whole = long_audio.assemble(cut, scores, options.smooth_s)
         return build_prediction(
             model,
@@ -312,3 +308,126 @@ class Engine(AnalysisCore):
             segments=whole.timeline,
             notes=cut.warnings,
         )
+
+    def _score_spans(
+        self, samples: np.ndarray, spans: list, options: AnalysisOptions, progress: Progress
+    ) -> list[ClipScores]:
+        """Each span of `samples` scored as a clip of its own, in passes of similar length."""
+        clips = [samples[span.start : span.end] for span in spans]
+        scores: list[ClipScores | None] = [None] * len(clips)
+        done = 0
+        for group in plan_batches([len(c) for c in clips], max_batch_size=self.batch_size()):
+            results = fit_in_memory(
+                [clips[i] for i in group], lambda part: self._pass(part, options)[0]
+            )
+            for index, result in zip(group, results, strict=True):
+                if isinstance(result, OutOfMemory):
+                    raise result  # a segment that does not fit alone fails its recording
+                scores[index] = result
+            done += len(group)
+            progress(done / len(clips), f"Segment {done}/{len(clips)}")
+        return scores
+
+    def _analyze_channel(
+        self,
+        samples: np.ndarray,
+        heard: np.ndarray,
+        empty: ChannelTimeline,
+        options: AnalysisOptions,
+        progress: Progress,
+    ) -> tuple[ChannelTimeline, np.ndarray | None]:
+        """One channel's segments: found in `heard` (its own speech only), scored on
+        `samples`; `empty` is its timeline when it has no speech."""
+        from emotion2vec_app.model import long_audio, vad
+
+        progress(0.0, "finding speech (vad)")
+        spans = vad.vad_spans(heard, progress=lambda f, m: progress(f * VAD_SHARE, m))
+        if not spans:
+            return replace(empty, note=f"No speech of its own on channel {empty.name!r}."), None
+        scores = self._score_spans(
+            samples, spans, options,
+            lambda f, m: progress(VAD_SHARE + (1 - VAD_SHARE) * f, m),
+        )  # fmt: skip
+        whole = long_audio.assemble(vad.Segmentation("vad", spans), scores)
+        return replace(empty, segments=whole.timeline), whole.embedding
+
+    def _analyze_channels(
+        self, waveform: Waveform, options: AnalysisOptions, progress: Progress
+    ) -> Prediction:
+        """Each channel as a speaker of its own: its own speech (see model.channels), its own
+        segments; the recording's scores are the duration-weighted mean of them all."""
+        from emotion2vec_app.model import channels as speakers
+        from emotion2vec_app.model.predictions import build_prediction
+
+        model = self.loaded_model(timeout=0)
+        classes = self._classes(options)
+        started = time.perf_counter()
+        sources, names, notes = _speakers(waveform, options)
+        owned = speakers.own_frames(waveform.channels) if len(sources) > 1 else None
+        timelines, embeddings = [], []
+        share = 1 / len(sources)
+        for index, (samples, name) in enumerate(zip(sources, names, strict=True)):
+            heard = samples if owned is None else speakers.own_speech(samples, owned[index])
+            timeline, embedding = self._analyze_channel(
+                samples,
+                heard,
+                ChannelTimeline(index, name, _no_segments(classes.emotions)),
+                options,
+                partial(_within, progress, index * share, share, name),
+            )
+            timelines.append(timeline)
+            embeddings.append(embedding)
+        merged, order = merge_channels(timelines)
+        if not order:  # no channel has speech of its own: the mix, as any silent recording
+            mixed = self._analyze_segmented(waveform, replace(options, channels="mix"), progress)
+            mixed.channels = timelines
+            mixed.warnings += [*notes, *(t.note for t in timelines if t.note)]
+            return mixed
+        embedding = None
+        if options.extract_embedding and order:
+            embedding = np.stack([embeddings[c][i] for c, i in order])
+        return build_prediction(
+            model,
+            waveform,
+            options,
+            classes.emotions,
+            merged.distribution(),
+            {"inference": time.perf_counter() - started},
+            embedding=embedding,
+            segments=merged,
+            channels=timelines,
+            segment_channels=[c for c, _ in order],
+            notes=[*notes, *(t.note for t in timelines if t.note)],
+        )
+
+
+def _within(
+    progress: Progress, base: float, share: float, name: str, fraction: float, message: str
+) -> None:
+    """One channel's progress as its share of the recording's."""
+    progress(base + share * fraction, f"{name}: {message}")
+
+
+def _speakers(
+    waveform: Waveform, options: AnalysisOptions
+) -> tuple[list[np.ndarray], tuple[str, ...], list[str]]:
+    """The channels to analyse apart, their names, and notes when there is only one."""
+    from emotion2vec_app.model import channels as speakers
+
+    count = waveform.info.channels
+    if waveform.channels is None:
+        reason = f"'{waveform.info.name}' is mono: it was analysed as one channel."
+    elif speakers.identical(waveform.channels):
+        reason = (
+            f"The {count} channels of '{waveform.info.name}' are identical (one signal saved "
+            "as stereo, not a call with a speaker per channel): it was analysed once."
+        )
+    else:
+        return list(waveform.channels), options.names_of(count), []
+    name = " + ".join(options.channel_names) if options.channel_names else "mix"
+    return [waveform.samples], (name,), [reason]
+
+
+def _no_segments(emotions: tuple[Emotion, ...]) -> SegmentTimeline:
+    empty = np.zeros(0, np.float64)
+    return SegmentTimeline("vad", emotions, empty, empty, np.zeros((0, len(emotions)), np.float32))

@@ -85,7 +85,7 @@ def analyze_many(
                 if nxt is None:
                     return
                 index, item = nxt
-                pending.append((index, pool.submit(_decode, engine, item)))
+                pending.append((index, pool.submit(_decode, engine, item, options.split)))
 
         def within(fraction: float, message: str) -> None:  # inside a long recording
             if progress:
@@ -111,10 +111,12 @@ def analyze_many(
             release_freed_memory()
 
 
-def _decode(engine: AnalysisEngine, item: BatchInput) -> Decoded:
+def _decode(engine: AnalysisEngine, item: BatchInput, keep_channels: bool) -> Decoded:
     started = time.perf_counter()
     try:
-        waveform: Waveform | AudioError = engine.decode(item.path, name=item.name)
+        waveform: Waveform | AudioError = engine.decode(
+            item.path, name=item.name, keep_channels=keep_channels
+        )
     except AudioError as error:
         waveform = error
     return waveform, time.perf_counter() - started
