@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         run=lambda args: server.serve(args, serve_engine(args), retention_from_args(args))
     )
 
-    ray_cli.add_commands(commands, add_model_options)
+    ray_cli.add_commands(commands, add_model_options, add_channel_options)
     research_cli.add_commands(commands, add_model_options, engine_from_args)
 
     warmup_parser = commands.add_parser(

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from clips import write_wav
 from ray_harness import process_ids, require_ray
-from test_remote_engine import HEAD_LABELS, random_head
+from test_remote_engine import HEAD_LABELS, SPLIT, random_head, write_stereo_calls
 
 from emotion2vec_app.audio import decode_audio
 from emotion2vec_app.cli import main
@@ -177,11 +177,32 @@ def test_the_cli_runs_a_job_with_a_head_and_a_column_per_label(
         assert sum(row[c] for c in score_columns(HEAD_LABELS)) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_a_split_job_writes_one_row_per_call_with_each_channels_summary(
+    cluster, clip_dir, tmp_path, capsys
+):
+    """`batch --channels split`: the actors get both channels and analyse each apart, as
+    one process does; the row's result holds the channels and the talk summary."""
+    path = write_stereo_calls(tmp_path)["call"]
+    command = ["batch", str(path), "--out", str(tmp_path / "out"), "--model", "demo",
+               "--channels", "split", "--channel-names", "agent,customer"]  # fmt: skip
+    assert main(command) == 0, capsys.readouterr().err
+    (row,) = read_rows(tmp_path / "out")
+    result, mine = json.loads(row["result"]), Engine("demo").analyze(path, SPLIT).to_json()
+    assert [c["name"] for c in result["channels"]] == ["agent", "customer"]
+    assert row["segments"] == len(result["segments"]["rows"]) == len(mine["segments"]["rows"])
+    assert result["summary"]["talk_s"] == mine["summary"]["talk_s"]
+    for theirs, alone in zip(result["channels"], mine["channels"], strict=True):
+        summary, expected = theirs["summary"], alone["summary"]
+        assert summary["segments"] == expected["segments"] >= 1
+        assert summary["distribution"] == pytest.approx(expected["distribution"], abs=1e-5)
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
         (["--head", "missing.safetensors"], "missing.safetensors does not exist"),
         (["--emotions", "angry,calm"], "'calm' is not among the classes"),
+        (["--channels", "split", "--channel-names", "a,a"], "distinct"),
     ],
 )
 def test_a_bad_head_or_subset_is_refused_before_ray_starts(

@@ -5,14 +5,18 @@ losslessly, server errors become the engine's own exceptions, and an unreachable
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import numpy as np
 import pytest
+import soundfile as sf
+import test_stereo as stereo
 from browser_harness import chromium, new_page, screenshot, serve_ui, wait_until_ready
 from server_harness import free_port
 
@@ -34,6 +38,7 @@ from emotion2vec_app.options import AnalysisOptions
 
 CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port
 HEAD_LABELS = ("calm", "tense", "bored")
+SPLIT = AnalysisOptions(channels="split", channel_names="agent,customer")
 
 
 def random_head(engine: Engine, labels: tuple[str, ...] = HEAD_LABELS) -> LinearHead:
@@ -48,6 +53,24 @@ def random_head(engine: Engine, labels: tuple[str, ...] = HEAD_LABELS) -> Linear
         model_id=engine.status().model,
         precision="float32",
     )
+
+
+def write_stereo_calls(folder: Path) -> dict[str, Path]:
+    """Stereo calls as tests/test_stereo makes them, each side leaking faintly into the other:
+    "call", an agent on the left and then a customer on the right; "one-sided", the agent
+    alone. Callers ask for `clip_dir`, which skips where espeak-ng is missing."""
+    agent = stereo.speech(folder, "Good morning, how can I help you today?", "en", 10.0)
+    customer = stereo.speech(folder, "I have been waiting for over an hour.", "en+f3", 10.0)
+    layouts = {
+        "call": stereo.call([(0.0, agent)], [(11.0, customer)], 22.0),
+        "one-sided": stereo.call([(0.0, agent)], [], 12.0),
+    }
+    return {name: stereo.write(folder / f"{name}.wav", frames) for name, frames in layouts.items()}
+
+
+@pytest.fixture(scope="module")
+def stereo_calls(clip_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_stereo_calls(tmp_path_factory.mktemp("stereo"))
 
 
 def round_trip(prediction):
@@ -106,6 +129,22 @@ def test_a_subset_of_the_models_emotions_survives_the_wire(engine, clips):
     assert back.emotions == options.scored(EMOTIONS) == prediction.emotions
     assert list(back.to_json()["scores"]) == ["angry", "happy", "neutral", "sad"]
     np.testing.assert_array_equal(back.probs, prediction.probs)
+
+
+@pytest.mark.parametrize("layout", ["call", "one-sided"])
+def test_a_split_prediction_survives_the_wire(engine, stereo_calls, layout):
+    """Each channel's timeline, name and note, and the channel of every merged segment."""
+    prediction = engine.analyze(stereo_calls[layout], SPLIT)
+    assert any(c.note for c in prediction.channels) == (layout == "one-sided")
+    back = round_trip(prediction)
+    assert without_timings(back.to_json()) == without_timings(prediction.to_json())
+    assert back.segment_channels == prediction.segment_channels
+    for theirs, mine in zip(back.channels, prediction.channels, strict=True):
+        assert (theirs.index, theirs.name, theirs.note) == (mine.index, mine.name, mine.note)
+        for array in ("start_s", "end_s", "probs"):
+            np.testing.assert_array_equal(
+                getattr(theirs.segments, array), getattr(mine.segments, array)
+            )
 
 
 @pytest.mark.parametrize(
@@ -270,6 +309,27 @@ def test_a_subset_is_sent_as_a_form_field_and_the_classes_are_the_deployments(
         backend.stop()
     assert b'name="emotions"\r\n\r\ncalm,bored\r\n' in bodies[0]
     assert b'name="emotions"' not in bodies[1]
+
+
+def test_split_sends_each_channel_apart_and_the_channel_names(engine, stereo_calls):
+    """The deployment gets both channels bit for bit, not their mix, so it can split them."""
+    prediction = engine.analyze(stereo_calls["call"], SPLIT)
+    payload = to_payload(prediction)
+    bodies: list[bytes] = []
+    backend = FakeBackend(lambda body: bodies.append(body) or (200, {}, payload))
+    backend.start()
+    try:
+        back = RemoteEngine(backend.url).analyze(stereo_calls["call"], SPLIT)
+    finally:
+        backend.stop()
+    (body,) = bodies
+    sent, rate = sf.read(io.BytesIO(body[body.index(b"RIFF") :]), dtype="float32")
+    assert rate == 16000
+    np.testing.assert_array_equal(sent.T, prediction.waveform.channels)
+    assert b'name="channels"\r\n\r\nsplit\r\n' in body
+    assert b'name="channel_names"\r\n\r\nagent,customer\r\n' in body
+    assert b'filename="call.wav"' in body
+    assert [c.name for c in back.channels] == ["agent", "customer"]
 
 
 def test_a_long_recording_is_one_request_with_its_progress(backend, call):

@@ -22,7 +22,7 @@ from clips import write_tone
 from gradio_client import handle_file
 from ray_harness import process_ids, require_ray
 from server_harness import CLI, Client, free_port, running_server
-from test_remote_engine import HEAD_LABELS, random_head
+from test_remote_engine import HEAD_LABELS, SPLIT, random_head, write_stereo_calls
 
 from emotion2vec_app.audio import AudioTooLong, decode_audio
 from emotion2vec_app.distributed.remote_engine import RemoteEngine
@@ -153,6 +153,8 @@ def test_concurrent_requests_share_batches_and_keep_their_own_results(service, l
         ("ok.wav", None, {"smooth_s": "99"}, 422, "smooth_s must be between"),
         ("ok.wav", None, {"emotions": "angry,calm"}, 422, "'calm' is not among the classes"),
         ("ok.wav", None, {"emotions": "angry"}, 422, "needs at least two emotions"),
+        ("ok.wav", None, {"channels": "stereo"}, 422, "channels must be one of mix, split"),
+        ("ok.wav", None, {"channels": "split", "channel_names": "a,a"}, 422, "distinct"),
         ("big.wav", b"\0" * int((UPLOAD_LIMIT_MB + 1) * 1024 * 1024), {}, 413, "limit of 8 MB"),
     ],
 )
@@ -174,6 +176,28 @@ def test_a_subset_is_scored_alone_as_in_one_process(service, local, clips):
     assert response.status_code == 200, response.text
     assert list(response.json()["result"]["scores"]) == ["angry", "happy", "neutral", "sad"]
     assert_same(response.json(), local.analyze(clips["wav"], options), options)
+
+
+def test_split_channels_are_analysed_apart_as_in_one_process(service, local, clip_dir, tmp_path):
+    """/analyze with channels=split, and a RemoteEngine's split analysis: each channel's own
+    segments, as the local engine finds and scores them."""
+    path = write_stereo_calls(tmp_path)["call"]
+    mine = local.analyze(path, SPLIT)
+    response = post(service, path, channels="split", channel_names="agent,customer")
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert [c["name"] for c in result["channels"]] == ["agent", "customer"]
+    assert result["summary"]["talk_s"] == mine.to_json()["summary"]["talk_s"]
+    theirs = RemoteEngine(service).analyze(path, SPLIT)
+    assert theirs.segment_channels == mine.segment_channels and theirs.warnings == mine.warnings
+    for remote, alone in zip(theirs.channels, mine.channels, strict=True):
+        assert remote.name == alone.name
+        np.testing.assert_array_equal(remote.segments.start_s, alone.segments.start_s)
+        np.testing.assert_array_equal(remote.segments.end_s, alone.segments.end_s)
+        np.testing.assert_allclose(remote.segments.probs, alone.segments.probs, atol=1e-5)
+    wrong = post(service, path, channels="split", channel_names="a,b,c")
+    assert wrong.status_code == 422, wrong.text
+    assert "3 channel names (a, b, c) for a recording with 2 channel(s)" in wrong.json()["detail"]
 
 
 def test_a_deployment_with_a_head_scores_its_labels_through_a_remote_engine(

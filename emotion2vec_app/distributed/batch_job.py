@@ -7,6 +7,12 @@ restarts a dead actor and retries its tasks, so a lost worker loses nothing. Out
 a batch table's (`writers.FileRecord.row`) plus the embedding as a list and the whole result
 as JSON, one part file per block, typed alike whether a block's files failed or not; resuming
 skips files already in the output (`writers.finished_files`).
+
+With channels split a file is still one row: its channels' timelines and summaries are in its
+result (`channels`, and `talk_s`, `overlap_s` in its `summary`), not in columns of their own,
+so every job writes the one schema of a batch table. Decode tasks hand the actors each
+channel at 16 kHz, (C, N), instead of the mix, which the actor derives from them as decoding
+does: a stereo file travels as twice its mono size, not three times.
 """
 
 from __future__ import annotations
@@ -118,20 +124,35 @@ def _key(source: str) -> str:
     return source.split("://", 1)[-1]
 
 
-def decode_row(row: dict[str, Any], max_duration_s: float | None) -> dict[str, Any]:
-    """bytes -> 16 kHz samples, on a CPU task. A bad file becomes a row with its error."""
+def decode_row(
+    row: dict[str, Any], max_duration_s: float | None, keep_channels: bool = False
+) -> dict[str, Any]:
+    """bytes -> 16 kHz samples, on a CPU task. A bad file becomes a row with its error.
+
+    With `keep_channels` (channels split) a file of several channels carries them, (C, N),
+    and no mix; every other row has an empty (0, 0) `channels`, so blocks share one type."""
     path = row["path"]
     started = time.perf_counter()
+    samples, channels, reason = np.zeros(0, np.float32), np.zeros((0, 0), np.float32), ""
     try:
-        waveform = decode_audio(row["bytes"], name=Path(path).name, max_duration_s=max_duration_s)
+        waveform = decode_audio(
+            row["bytes"],
+            name=Path(path).name,
+            max_duration_s=max_duration_s,
+            keep_channels=keep_channels,
+        )
     except ValueError as error:  # AudioError: the message names the file and the fix
-        samples, info, reason = np.zeros(0, np.float32), "", str(error)
+        info, reason = "", str(error)
     else:
-        samples, reason = waveform.samples, ""
         info = json.dumps({**waveform.info.to_json(), "warnings": waveform.warnings})
+        if waveform.channels is None:
+            samples = waveform.samples
+        else:
+            channels = waveform.channels
     return {
         "file": path,
         "samples": samples,
+        "channels": channels,
         "info": info,
         "error": reason,
         "decode_s": time.perf_counter() - started,
@@ -189,9 +210,12 @@ class Analyzer:
 
 
 def _waveform(row: dict[str, Any]) -> Waveform:
+    """The decoded row as decoding made it: a file's channels, if kept, and their mix."""
     info = json.loads(row["info"])
     warnings = info.pop("warnings")
-    return Waveform(np.asarray(row["samples"], np.float32), SourceInfo(**info), warnings)
+    channels = np.ascontiguousarray(row["channels"], np.float32) if row["channels"].size else None
+    samples = np.asarray(row["samples"], np.float32) if channels is None else channels.mean(axis=0)
+    return Waveform(samples, SourceInfo(**info), warnings, channels)
 
 
 def _check_room_to_read(config: JobConfig, cluster_cpus: float) -> None:
@@ -228,7 +252,10 @@ def run(
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     _check_room_to_read(config, ray.cluster_resources().get("CPU", 0.0))
     ds = ray.data.read_binary_files(todo, include_paths=True)
-    ds = ds.map(decode_row, fn_kwargs={"max_duration_s": config.max_duration_s})
+    ds = ds.map(
+        decode_row,
+        fn_kwargs={"max_duration_s": config.max_duration_s, "keep_channels": config.options.split},
+    )
     ds = ds.map_batches(
         Analyzer,
         fn_constructor_kwargs={"config": config},

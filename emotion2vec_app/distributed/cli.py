@@ -70,7 +70,13 @@ def run_batch(args: argparse.Namespace) -> int:
     config = batch_job.JobConfig(
         **_model_settings(args),
         options=AnalysisOptions(
-            args.granularity, args.embedding, 0.0, args.segmentation, args.emotions
+            args.granularity,
+            args.embedding,
+            0.0,
+            args.segmentation,
+            args.emotions,
+            channels=args.channels,
+            channel_names=args.channel_names,
         ),
         workers=args.workers,
         gpus_per_worker=args.gpus_per_worker,
@@ -132,9 +138,12 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def add_commands(
-    commands: Any, add_model_options: Callable[[argparse.ArgumentParser], None]
+    commands: Any,
+    add_model_options: Callable[[argparse.ArgumentParser], None],
+    add_channel_options: Callable[[argparse.ArgumentParser], None],
 ) -> None:
-    """Add `batch` and `ray-serve` to the CLI's subcommands."""
+    """Add `batch` and `ray-serve` to the CLI's subcommands, with the CLI's own model and
+    channel options (passed in: the CLI imports this module, not the other way round)."""
     batch = commands.add_parser(
         "batch",
         help="analyse a corpus on a Ray cluster (pip install .[distributed])",
@@ -161,6 +170,7 @@ def add_commands(
         metavar="LIST",
         help="score only these classes, e.g. angry,happy,neutral,sad: a score column each",
     )
+    add_channel_options(batch)
     _add_demo_option(batch)
     add_model_options(batch)
     batch.set_defaults(run=run_batch)
@@ -169,8 +179,9 @@ def add_commands(
         "ray-serve",
         help="serve the model over HTTP from Ray Serve replicas (pip install .[distributed])",
         description="POST /analyze (multipart: audio, granularity, extract_embedding, "
-        "segmentation, smooth_s, emotions) and GET /status, from replicas that batch concurrent "
-        "requests. A WebUI uses it with `emotion2vec-app serve --backend URL`.",
+        "segmentation, smooth_s, emotions, channels, channel_names) and GET /status, from "
+        "replicas that batch concurrent requests. A WebUI uses it with "
+        "`emotion2vec-app serve --backend URL`.",
     )
     _add_ray_option(serve, "deployment")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP interface (default: this machine)")

@@ -2,8 +2,9 @@
 
 `emotion2vec-app serve --backend URL` gives the WebUI this instead of a local Engine: decoding,
 run folders, the page and its API stay in this process; every forward pass is done by the
-cluster's replicas. Audio is decoded here once and sent as 16 kHz float32 WAV, which the
-server decodes bit for bit back to the same samples, so results equal a local engine's.
+cluster's replicas. Audio is decoded here once and sent as 16 kHz float32 WAV (for channels
+split, a channel each), which the server decodes bit for bit back to the same samples, so
+results equal a local engine's.
 Only httpx is needed here, not Ray.
 """
 
@@ -207,19 +208,8 @@ class RemoteEngine(AnalysisCore):
             return error
 
     def _remote(self, waveform: Waveform, options: AnalysisOptions) -> Prediction:
-        buffer = io.BytesIO()
-        sf.write(buffer, waveform.samples, TARGET_RATE, subtype="FLOAT", format="WAV")
-        form = {
-            "granularity": options.granularity,
-            "extract_embedding": str(options.extract_embedding).lower(),
-            "segmentation": options.segmentation,
-            "smooth_s": str(options.smooth_s),
-        }
-        if options.emotions is not None:
-            form["emotions"] = ",".join(options.emotions)
-        audio = (f"{waveform.info.name}.wav", buffer.getvalue(), "audio/wav")
         started = time.perf_counter()
-        response = self._post_analyze(audio, form)
+        response = self._post_analyze(_upload(waveform, options), _form(options))
         round_trip_ms = (time.perf_counter() - started) * 1000
         payload = response.json()
         server_ms = payload["result"]["timings_ms"]["total"]
@@ -248,6 +238,33 @@ class RemoteEngine(AnalysisCore):
         if response.status_code >= 500 and ERROR_KIND_HEADER not in response.headers:
             raise _Lost(error)  # not an answer of the app's: the replica or proxy failed
         raise error
+
+
+def _upload(waveform: Waveform, options: AnalysisOptions) -> tuple[str, bytes, str]:
+    """The decoded 16 kHz audio as a float WAV, which the server reads back bit for bit: for
+    channels split, every channel kept apart (C channels), so the replica splits them as a
+    local engine does. It keeps the source's name, so the server's notes name it alike."""
+    apart = options.split and waveform.channels is not None
+    buffer = io.BytesIO()
+    audio = waveform.channels.T if apart else waveform.samples  # (N, C) or (N,)
+    sf.write(buffer, audio, TARGET_RATE, subtype="FLOAT", format="WAV")
+    return waveform.info.name, buffer.getvalue(), "audio/wav"
+
+
+def _form(options: AnalysisOptions) -> dict[str, str]:
+    """The options as /analyze's form fields; a subset and channel names only when given."""
+    form = {
+        "granularity": options.granularity,
+        "extract_embedding": str(options.extract_embedding).lower(),
+        "segmentation": options.segmentation,
+        "smooth_s": str(options.smooth_s),
+        "channels": options.channels,
+    }
+    if options.emotions is not None:
+        form["emotions"] = ",".join(options.emotions)
+    if options.channel_names is not None:
+        form["channel_names"] = ",".join(options.channel_names)
+    return form
 
 
 class _Lost(Exception):

@@ -3,7 +3,9 @@
     GET  /status    health check: {"status", "model_loaded", "state"} + the engine's status
                     + "classes" (the keys the replica scores: the model's, or its head's)
     POST /analyze   multipart: audio (file), granularity, extract_embedding, segmentation,
-                    smooth_s, emotions (a subset: "angry,happy"; empty for all)
+                    smooth_s, emotions (a subset: "angry,happy"; empty for all),
+                    channels ("mix" or "split": each channel a speaker, analysed apart),
+                    channel_names ("agent,customer"; empty for left,right)
                     -> {"result": result.json's dict, "labels", "emotions", "arrays"}
 
 "arrays" is base64 of an .npz (embedding, frame and segment scores, unrounded; see
@@ -172,13 +174,21 @@ class EmotionService:
         segmentation: str = Form("auto"),
         smooth_s: float = Form(0.0),
         emotions: str = Form(""),
+        channels: str = Form("mix"),
+        channel_names: str = Form(""),
     ) -> dict[str, Any]:
         limit = int(self.config.max_upload_mb * 1024 * 1024)
         if int(request.headers.get("content-length") or 0) > limit + 64 * 1024:
             raise _too_large(self.config.max_upload_mb)
         try:
             options = AnalysisOptions(
-                granularity, extract_embedding, smooth_s, segmentation, emotions
+                granularity,
+                extract_embedding,
+                smooth_s,
+                segmentation,
+                emotions,
+                channels=channels,
+                channel_names=channel_names,
             )
             options.scored(self.engine.classes())  # a subset of classes this replica has
         except ValueError as error:
@@ -188,7 +198,10 @@ class EmotionService:
             raise _too_large(self.config.max_upload_mb)
         try:
             waveform = await asyncio.to_thread(
-                self.engine.decode, data, name=audio.filename or "upload"
+                self.engine.decode,
+                data,
+                name=audio.filename or "upload",
+                keep_channels=options.split,
             )
             batch_size = 1
             if options.segments(waveform.duration_s):  # long: segment by segment, alone
@@ -200,6 +213,8 @@ class EmotionService:
             raise _http_error(400, error) from error
         except BUSY as error:
             raise _http_error(503, error) from error
+        except ValueError as error:  # options this recording cannot take: 3 names, 2 channels
+            raise _http_error(422, error) from error
         response.headers[REPLICA_HEADER] = self.replica
         response.headers[BATCH_HEADER] = str(batch_size)
         return to_payload(prediction)

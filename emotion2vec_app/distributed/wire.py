@@ -20,6 +20,7 @@ from emotion2vec_app.audio import Waveform
 from emotion2vec_app.labels import Emotion
 from emotion2vec_app.results import (
     TIMESTAMP_FORMAT,
+    ChannelTimeline,
     FrameTimeline,
     ModelInfo,
     Prediction,
@@ -37,8 +38,10 @@ def to_payload(prediction: Prediction) -> dict[str, Any]:
     labels keep the tag and the neutral colour of their place in the head, which no label
     ("zh/key", for people) says.
 
-    The .npz holds `probs`, and as present `embedding`, `frame_logits` (+ `frame_offsets_s`)
-    and `segment_start_s`, `segment_end_s`, `segment_probs`.
+    The .npz holds `probs`, and as present `embedding`, `frame_logits` (+ `frame_offsets_s`),
+    `segment_start_s`, `segment_end_s`, `segment_probs`, `segment_channels`, and for each
+    channel k of a split recording `channel{k}_start_s`, `_end_s`, `_probs`; its index, name,
+    note and method travel in the result's "channels".
     """
     arrays: dict[str, np.ndarray] = {"probs": prediction.probs}
     if prediction.embedding is not None:
@@ -48,11 +51,12 @@ def to_payload(prediction: Prediction) -> dict[str, Any]:
         arrays["frame_logits"] = frames.logits
         if frames.offsets_s is not None:
             arrays["frame_offsets_s"] = frames.offsets_s
-    segments = prediction.segments
-    if segments is not None:
-        arrays["segment_start_s"] = segments.start_s
-        arrays["segment_end_s"] = segments.end_s
-        arrays["segment_probs"] = segments.probs
+    if prediction.segments is not None:
+        arrays.update(_timeline_arrays("segment", prediction.segments))
+    if prediction.segment_channels is not None:
+        arrays["segment_channels"] = np.array(prediction.segment_channels, np.int64)
+    for k, channel in enumerate(prediction.channels or []):
+        arrays.update(_timeline_arrays(f"channel{k}", channel.segments))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return {
@@ -61,6 +65,45 @@ def to_payload(prediction: Prediction) -> dict[str, Any]:
         "emotions": [asdict(emotion) for emotion in prediction.emotions],
         "arrays": base64.b64encode(buffer.getvalue()).decode("ascii"),
     }
+
+
+def _timeline_arrays(prefix: str, timeline: SegmentTimeline) -> dict[str, np.ndarray]:
+    """A segment timeline's arrays, named by `prefix` (the merged one, or a channel's)."""
+    return {
+        f"{prefix}_start_s": timeline.start_s,
+        f"{prefix}_end_s": timeline.end_s,
+        f"{prefix}_probs": timeline.probs,
+    }
+
+
+def _timeline(
+    prefix: str, method: str, emotions: tuple[Emotion, ...], arrays: dict[str, np.ndarray]
+) -> SegmentTimeline:
+    """The timeline `_timeline_arrays` sent under `prefix`."""
+    return SegmentTimeline(
+        method=method,
+        emotions=emotions,
+        start_s=arrays[f"{prefix}_start_s"],
+        end_s=arrays[f"{prefix}_end_s"],
+        probs=arrays[f"{prefix}_probs"],
+    )
+
+
+def _channels(
+    result: dict[str, Any], emotions: tuple[Emotion, ...], arrays: dict[str, np.ndarray]
+) -> list[ChannelTimeline] | None:
+    """A split recording's channels: their JSON (index, name, note) with their arrays."""
+    if "channels" not in result:
+        return None
+    return [
+        ChannelTimeline(
+            index=channel["index"],
+            name=channel["name"],
+            segments=_timeline(f"channel{k}", channel["segments"]["method"], emotions, arrays),
+            note=channel.get("note"),
+        )
+        for k, channel in enumerate(result["channels"])
+    ]
 
 
 def read_arrays(payload: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -87,13 +130,8 @@ def from_payload(
         )
     segments = None
     if "segment_probs" in arrays:
-        segments = SegmentTimeline(
-            method=result["segments"]["method"],
-            emotions=emotions,
-            start_s=arrays["segment_start_s"],
-            end_s=arrays["segment_end_s"],
-            probs=arrays["segment_probs"],
-        )
+        segments = _timeline("segment", result["segments"]["method"], emotions, arrays)
+    segment_channels = arrays.get("segment_channels")
     timings = {k: v for k, v in result["timings_ms"].items() if k != "total"}
     timings.update(extra_timings_ms or {})
     timings["total"] = sum(timings.values())
@@ -107,6 +145,8 @@ def from_payload(
         frames=frames,
         embedding=arrays.get("embedding"),
         segments=segments,
+        channels=_channels(result, emotions, arrays),
+        segment_channels=None if segment_channels is None else segment_channels.tolist(),
         # The server decoded the caller's 16 kHz samples: the source's own notes are local.
         warnings=[*waveform.warnings, *result["warnings"]],
         timestamp=datetime.strptime(result["timestamp"], TIMESTAMP_FORMAT),
