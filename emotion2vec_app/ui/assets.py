@@ -81,6 +81,39 @@ CSS = """
 .e2v-player {display:flex; flex-wrap:wrap; align-items:center; gap:0.3rem 0.8rem;
   margin-top:0.4rem; font-size:0.85rem;}
 .e2v-player audio {width:100%; max-width:100%; height:36px;}
+/* The Evaluate tab's card: the demo model's warning first, the three numbers large, then
+   every class's, in a table that scrolls sideways in its card on a phone, never the page. */
+.e2v-eval {display:flex; flex-direction:column; gap:0.6rem; padding:0.8rem 1rem;
+  border-radius:12px; border:1px solid var(--border-color-primary);
+  background:var(--block-background-fill); font-family:"E2V Emoji", var(--font);}
+.e2v-eval-demo {padding:0.5rem 0.8rem; border-radius:8px; background:#fff3cd; color:#664d03;
+  font-weight:600;}
+.e2v-eval-title {font-weight:600; overflow-wrap:anywhere;}
+.e2v-metrics {display:grid; grid-template-columns:repeat(auto-fit, minmax(5.5rem, 1fr));
+  gap:0.5rem;}
+.e2v-metric {display:flex; flex-direction:column; padding:0.4rem 0.6rem; border-radius:8px;
+  border:1px solid var(--border-color-primary);}
+.e2v-metric span {font-size:0.8rem; opacity:0.8;}
+.e2v-metric b {font-size:clamp(1.15rem, 5vw, 1.5rem); font-variant-numeric:tabular-nums;}
+.e2v-table-scroll {overflow-x:auto;}
+/* (Inside .e2v-eval: gradio's prose rules draw every table, row and cell a border.) */
+.e2v-eval table.e2v-per-class {width:100%; margin:0; border:0; border-collapse:collapse;
+  font-size:0.9rem; font-variant-numeric:tabular-nums;}
+.e2v-eval .e2v-per-class tr {border:0;}
+.e2v-eval .e2v-per-class th, .e2v-eval .e2v-per-class td {padding:0.25rem 0.5rem; border:0;
+  text-align:right; white-space:nowrap; border-bottom:1px solid var(--border-color-primary);}
+.e2v-per-class th:first-child, .e2v-per-class td:first-child {text-align:left;}
+.e2v-per-class tr[data-absent] {opacity:0.55;}
+.e2v-eval-cv {display:flex; flex-direction:column; gap:0.5rem; padding-top:0.6rem;
+  border-top:1px solid var(--border-color-primary);}
+/* gr.Image's label floats over the picture: start the heatmap (its title) below it. */
+#eval-heatmap .image-container {padding-top:2.2rem;}
+#eval-misclassified {--font-mono:"E2V Emoji", var(--font);}
+@media (max-width: 640px) {
+  .e2v-eval {padding:0.6rem;}
+  .e2v-eval table.e2v-per-class {font-size:0.8rem;}
+  .e2v-eval .e2v-per-class th, .e2v-eval .e2v-per-class td {padding:0.2rem 0.3rem;}
+}
 """
 
 # gr.Audio's upload takes only audio/* types, and Chromium types .webm and .mp4 as video/*:

@@ -22,6 +22,7 @@ from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.outputs import (
     Retention,
     RunFolder,
+    prune_runs,
     save_batch,
     saved_result,
     try_rewrite_run,
@@ -29,15 +30,23 @@ from emotion2vec_app.outputs import (
 )
 from emotion2vec_app.progress import Progress
 from emotion2vec_app.results import Prediction
-from emotion2vec_app.ui import charts, render
+from emotion2vec_app.ui import charts, eval_render, render
+from emotion2vec_app.ui.evaluation import (
+    DEFAULT_FOLDS,
+    EvalRequest,
+    EvaluationError,
+    run_evaluation,
+    shown_files,
+)
 from emotion2vec_app.ui.text import t
+from emotion2vec_app.ui.uploads import UploadProblem
 from emotion2vec_app.writers import FileRecord
 
 if TYPE_CHECKING:
     from gradio.components import Component
 
     from emotion2vec_app.engine import AnalysisEngine
-    from emotion2vec_app.ui.views import BatchView, SingleResults
+    from emotion2vec_app.ui.views import BatchView, EvalResults, SingleResults
 
 DEFAULT_PAGE_URL = "http://127.0.0.1:7860/"
 UI_WAIT_S = 30.0  # an analysis waits this long for a loading model before saying so
@@ -45,12 +54,13 @@ MAX_BATCH_FILES = 500
 USER_ERRORS = (AudioError, ModelNotReady, ModelLoadFailed, OutOfMemory)
 
 
+def both_languages(key: str, **values: Any) -> str:
+    """A message in both languages: the API has no language setting."""
+    return f"{t(key, 'en').format(**values)} / {t(key, 'zh').format(**values)}"
+
+
 def user_error(key: str, **values: Any) -> gr.Error:
-    """A gr.Error in both languages: the API has no language setting."""
-    return gr.Error(
-        f"{t(key, 'en').format(**values)} / {t(key, 'zh').format(**values)}",
-        print_exception=False,
-    )
+    return gr.Error(both_languages(key, **values), print_exception=False)
 
 
 def batch_problem(files: list[str] | None) -> tuple[str, dict[str, Any]] | None:
@@ -61,6 +71,12 @@ def batch_problem(files: list[str] | None) -> tuple[str, dict[str, Any]] | None:
     if len(files) > MAX_BATCH_FILES:
         return "too_many_files", {"count": len(files), "limit": MAX_BATCH_FILES}
     return None
+
+
+def subset_problem(emotions: list[str] | None) -> tuple[str, dict[str, Any]] | None:
+    """The page's own check of the emotions checked (as batch_problem's): an API call that
+    leaves them out scores every class, but a page with fewer than two checked asks for more."""
+    return ("too_few_emotions", {}) if len(emotions or ()) < 2 else None
 
 
 @dataclass
@@ -92,10 +108,14 @@ Shown = Analysis | Failure | None  # what the single view shows now: kept to re-
 
 
 def _options(
-    granularity: str, embedding: bool, smooth_s: float = 0.0, segmentation: str = "auto"
+    granularity: str,
+    embedding: bool,
+    smooth_s: float = 0.0,
+    segmentation: str = "auto",
+    emotions: tuple[str, ...] | None = None,
 ) -> AnalysisOptions:
     try:
-        return AnalysisOptions(granularity, bool(embedding), smooth_s, segmentation)
+        return AnalysisOptions(granularity, bool(embedding), smooth_s, segmentation, emotions)
     except ValueError as error:
         raise gr.Error(str(error), print_exception=False) from error
 
@@ -128,6 +148,13 @@ class Handlers:
         run = try_save_run(prediction, self.output_root, self.retention)
         return Analysis(prediction, run, saved_result(prediction, run), options)
 
+    def subset(self, emotions: list[str] | None) -> tuple[str, ...] | None:
+        """The emotions checked, as AnalysisOptions takes them: None when every class is
+        checked, or none is (an API call that leaves them out)."""
+        chosen = tuple(emotions or ())
+        every = {emotion.key for emotion in self.engine.classes()}
+        return None if not chosen or set(chosen) == every else chosen
+
     def status(self) -> dict:
         """Model state: loading, ready or failed, with model, device, dtype, load time, error."""
         return self.engine.status().to_json()
@@ -156,10 +183,15 @@ class Handlers:
         granularity: str = "utterance",
         extract_embedding: bool = False,
         segmentation: str = "auto",
+        emotions: list[str] | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for progress)
     ) -> tuple[list[dict], list[str]]:
-        """Several recordings: one result per file (or its error), and results.csv + runs.zip."""
-        options = _options(granularity, extract_embedding, segmentation=segmentation)
+        """Several recordings: one result per file (or its error), and results.csv + runs.zip.
+        `emotions`: score only these (keys, or "angry,happy"); empty scores every class."""
+        options = _options(
+            granularity, extract_embedding, segmentation=segmentation,
+            emotions=self.subset(emotions),
+        )  # fmt: skip
         problem = batch_problem(files)
         if problem:
             raise user_error(problem[0], **problem[1])
@@ -198,11 +230,11 @@ class Handlers:
         segmentation: str,
         progress: Progress,
         page_url: str | None = None,
+        emotions: list[str] | None = None,
     ) -> Analysis:
         """The single view's analysis; smoothing applies to the frame timeline only."""
-        options = _options(
-            granularity, embedding, smooth_s if granularity == "frame" else 0, segmentation
-        )
+        smooth_s = smooth_s if granularity == "frame" else 0
+        options = _options(granularity, embedding, smooth_s, segmentation, self.subset(emotions))
         analysis = self.run(audio_path, None, options, progress)
         prediction = analysis.prediction.without_samples()
         return replace(analysis, prediction=prediction, page_url=page_url or DEFAULT_PAGE_URL)
@@ -211,12 +243,49 @@ class Handlers:
         """The shown analysis under another smoothing: no forward pass, and its run folder's
         result.json and frames.csv rewritten to match what the chart shows."""
         shown = analysis.options  # the window is checked as an analysis's would be
-        options = _options(shown.granularity, shown.extract_embedding, smooth_s, shown.segmentation)
+        options = _options(
+            shown.granularity, shown.extract_embedding, smooth_s, shown.segmentation,
+            shown.emotions,
+        )  # fmt: skip
         prediction = analysis.prediction
         prediction = replace(prediction, frames=prediction.frames.smoothed(options.smooth_s))
         run = try_rewrite_run(analysis.run, prediction) if analysis.run else None
         result = saved_result(prediction, run)
         return replace(analysis, prediction=prediction, run=run, result=result, options=options)
+
+    def evaluate(
+        self,
+        files: list[str] | None,
+        label_map: str | None = None,
+        emotions: list[str] | None = None,
+        train_head: bool = False,
+        folds: float = DEFAULT_FOLDS,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for progress)
+    ) -> tuple[dict, list[str]]:
+        """A labelled set (a .zip of class folders, or audio files and one path,label
+        manifest) scored by the model: metrics.json's WA, UA, macro-F1, per class and
+        confusion, with "training" (cv_wa, cv_ua, cv_macro_f1) when a head is trained too;
+        and the files: metrics, tables, the heatmap, the head."""
+        options = _options("utterance", False, emotions=self.subset(emotions))
+        request = EvalRequest(label_map or "", options, int(folds) if train_head else None)
+        progress(0, desc=t("starting", "en"))
+        try:
+            result = run_evaluation(
+                self.engine, [Path(f) for f in files or ()], request, self.output_root,
+                lambda fraction, message: progress(fraction, desc=message),
+            )  # fmt: skip
+        except UploadProblem as problem:
+            raise _lasting_error(both_languages(problem.key, **problem.values)) from problem
+        except (EvaluationError, ModelNotReady, ModelLoadFailed) as error:
+            raise _lasting_error(str(error)) from error
+        if self.retention is not None:
+            prune_runs(self.output_root, self.retention)
+        return result.report, [str(path) for path in result.files]
+
+
+def _lasting_error(message: str) -> gr.Error:
+    """An error that stays until closed: an evaluation's says what to fix in a whole set."""
+    return gr.Error(message, duration=None, print_exception=False)
 
 
 def plot(spec: dict[str, Any] | None) -> PlotData | None:
@@ -346,4 +415,36 @@ def cleared_outputs(view: SingleResults) -> dict[Component, Any]:
         view.log: "",
         view.code: "",
         view.shown: None,
+    }
+
+
+def evaluation_outputs(
+    view: EvalResults, report: dict, files: list[str] | None, lang: str
+) -> dict[Component, Any]:
+    """A finished evaluation: its card, what was left out, the heatmap and the misclassified
+    files (drawn from the report and its downloads: again after a change of language)."""
+    shown = shown_files(files or [])
+    skipped = report["skipped"]
+    return {
+        view.card: eval_render.metrics_card_html(report, lang),
+        view.skipped: gr.update(
+            value=eval_render.skipped_html(skipped, lang) if skipped else "", visible=bool(skipped)
+        ),
+        view.heatmap: gr.update(value=shown.heatmap, visible=shown.heatmap is not None),
+        view.misclassified: gr.update(
+            value=eval_render.misclassified_frame(shown.misclassified, lang),
+            visible=bool(shown.misclassified),
+        ),
+    }
+
+
+def cleared_evaluation(view: EvalResults) -> dict[Component, Any]:
+    """The Evaluate tab with no result: nothing of a previous run left while a new one runs."""
+    return {
+        view.card: "",
+        view.skipped: gr.update(value="", visible=False),
+        view.heatmap: gr.update(value=None, visible=False),
+        view.misclassified: gr.update(value=None, visible=False),
+        view.downloads: None,
+        view.json: None,
     }

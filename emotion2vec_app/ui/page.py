@@ -1,9 +1,10 @@
-"""The Gradio Blocks WebUI and its client API (/status, /analyze, /analyze_batch).
+"""The Gradio Blocks WebUI and its client API (/status, /analyze, /analyze_batch, /evaluate).
 
 The page is served before the model is ready: a gr.Timer polls the engine, shows the
-loading state and enables analysis once the model is loaded. Two tabs: one recording (with
-a segment timeline for long ones) and a batch of many files. The components are built in
-views.py; here they are wired, each event updating its components by name.
+loading state and enables analysis once the model is loaded. Three tabs: one recording (with
+a segment timeline for long ones), a batch of many files, and the evaluation of a labelled
+set. The components are built in views.py; here they are wired, each event updating its
+components by name.
 """
 
 from __future__ import annotations
@@ -23,16 +24,21 @@ from emotion2vec_app.ui.handlers import (
     Shown,
     batch_outputs,
     batch_problem,
+    cleared_evaluation,
     cleared_outputs,
     error_outputs,
+    evaluation_outputs,
     page_outputs,
     shown_outputs,
     smoothing_outputs,
+    subset_problem,
 )
 from emotion2vec_app.ui.text import browser_language, progress_words, t
+from emotion2vec_app.ui.uploads import upload_problem
 from emotion2vec_app.ui.views import (
     BANNER,
     BatchView,
+    EvalView,
     Header,
     SingleView,
     Texts,
@@ -60,42 +66,55 @@ PAGE_ANALYSIS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class StatusOutputs:
-    """What the model's state steers: the banner, the status, both Analyze buttons, the
-    status timer and the retry button."""
+    """What the model's state steers: the banner, the status, the Analyze and Run buttons,
+    the status timer and the retry button."""
 
     banner: gr.HTML
     status: gr.HTML
     analyze: gr.Button
     analyze_batch: gr.Button
+    evaluate: gr.Button
     timer: gr.Timer
     retry: gr.Button
+
+
+def refuse(problem: tuple[str, dict[str, Any]] | None, lang: str) -> None:
+    """Say why the page cannot start a run (a text key and its values), in its language,
+    before the endpoint is called; nothing when there is no problem."""
+    if problem:
+        key, values = problem
+        message = t(key, lang).format(**values)
+        raise gr.Error(message, title=t("error_toast", lang), print_exception=False)
 
 
 def build_ui(
     engine: AnalysisEngine, output_root: Path | None = None, retention: Retention | None = None
 ) -> gr.Blocks:
-    """The WebUI; also registers the /status, /analyze and /analyze_batch API endpoints."""
+    """The WebUI; also registers the /status, /analyze, /analyze_batch and /evaluate API
+    endpoints."""
     handlers = Handlers(engine, output_root or default_output_root(), retention)
     texts = Texts()
     # Gradio's upload cache is swept hourly of files older than a day.
     with gr.Blocks(title="emotion2vec+ WebUI", delete_cache=(3600, 86400)) as demo:
         top = views.header(texts, engine.status().demo, render.status_html(engine, texts.lang))
-        single, batch = views.tabs(texts)
+        single, batch, evaluation = views.tabs(texts, engine.classes())
         timer = gr.Timer(STATUS_POLL_S)
         _register_api(handlers)
         steered = StatusOutputs(
-            top.banner, top.status, single.inputs.analyze, batch.analyze, timer, top.retry
-        )
+            top.banner, top.status, single.inputs.analyze, batch.analyze, evaluation.inputs.run,
+            timer, top.retry,
+        )  # fmt: skip
         # On load the browser's language is asked for before the status: keep this order.
-        _wire_language(demo, engine, texts, top.language, steered, (single, batch))
+        _wire_language(demo, engine, texts, top.language, steered, (single, batch, evaluation))
         _wire_status(demo, engine, top, steered)
         _wire_single(handlers, single, top.language)
         _wire_batch(handlers, batch, top.language)
+        _wire_evaluate(handlers, evaluation, top.language)
     return demo
 
 
 def _register_api(handlers: Handlers) -> None:
-    """/status and /analyze (/analyze_batch is the batch tab's button, in _wire_batch)."""
+    """/status and /analyze (/analyze_batch and /evaluate are their tabs' buttons)."""
     gr.api(handlers.status, api_name="status")
     gr.api(
         handlers.analyze,
@@ -116,6 +135,7 @@ def status_updates(engine: AnalysisEngine, shown: StatusOutputs, lang: str) -> d
         shown.status: render.status_html(engine, lang),
         shown.analyze: gr.update(value=t("analyze", lang), interactive=ready),
         shown.analyze_batch: gr.update(value=t("analyze_all", lang), interactive=ready),
+        shown.evaluate: gr.update(value=t("run_eval", lang), interactive=ready),
         shown.timer: gr.Timer(active=state == "loading" or engine.watch_after_ready),
         shown.retry: gr.update(
             value=t("retry_backend" if status.backend else "retry", lang),
@@ -150,28 +170,37 @@ def _wire_language(
     texts: Texts,
     language: gr.Radio,
     shown: StatusOutputs,
-    views_shown: tuple[SingleView, BatchView],
+    views_shown: tuple[SingleView, BatchView, EvalView],
 ) -> None:
     """The browser's language on load; every word of the page, results included, follows a
     change of it."""
-    single, batch = views_shown
-    results = single.results
+    single, batch, evaluation = views_shown
+    results, evaluated = single.results, evaluation.results
 
     def initial_language(request: gr.Request) -> str:
         return browser_language(request.headers.get("accept-language"))
 
-    def relabel(lang: str, on_view: Shown, batch_results: list[dict] | None) -> dict:
+    def relabel(
+        lang: str,
+        on_view: Shown,
+        batch_results: list[dict] | None,
+        report: dict | None,
+        report_files: list[str] | None,
+    ) -> dict:
         updates = [texts.relabel(lang), status_updates(engine, shown, lang)]
         updates.append(shown_outputs(results, on_view, lang))
         if batch_results:
             updates.append(batch_outputs(batch, batch_results, lang))
+        if report:
+            updates.append(evaluation_outputs(evaluated, report, report_files, lang))
         return merged_updates(updates)
 
     outputs = [*texts.components(), *components_of(shown), *components_of(results),
-               batch.summary, batch.table]  # fmt: skip
+               batch.summary, batch.table, evaluated.card, evaluated.skipped, evaluated.heatmap,
+               evaluated.misclassified]  # fmt: skip
     language.change(
         relabel,
-        [language, results.shown, batch.json],
+        [language, results.shown, batch.json, evaluated.json, evaluated.downloads],
         list(dict.fromkeys(outputs)),
         show_progress="hidden",
         **PAGE_CHORE,
@@ -193,18 +222,23 @@ def _wire_single(handlers: Handlers, view: SingleView, language: gr.Radio) -> No
         smooth_s: float,
         embedding: bool,
         segmentation: str,
+        emotions: list[str],
         lang: str,
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for progress)
     ) -> dict[Component, Any]:
         if not audio_path:
             return error_outputs(results, None, t("no_audio", lang), lang)
+        problem = subset_problem(emotions)
+        if problem:
+            return error_outputs(results, Path(audio_path).name, t(problem[0], lang), lang)
         progress(0, desc=t("progress_analysing", lang))
         try:
             analysis = handlers.analyze_page(
                 audio_path, granularity, smooth_s, embedding, segmentation,
                 lambda fraction, message: progress(fraction, desc=progress_words(message, lang)),
                 request.headers.get("referer"),  # the page's own address, for the API snippet
+                emotions,
             )  # fmt: skip
         except gr.Error as error:  # shown where the result goes, not in a passing toast
             return error_outputs(results, Path(audio_path).name, error.message, lang)
@@ -219,7 +253,7 @@ def _wire_single(handlers: Handlers, view: SingleView, language: gr.Radio) -> No
         return cleared_outputs(results)
 
     analysis_inputs = [inputs.audio, options.granularity, options.smooth, options.embedding,
-                       options.segmentation, language]  # fmt: skip
+                       options.segmentation, options.emotions, language]  # fmt: skip
     outputs = components_of(results)
 
     def run_analysis(trigger: Any) -> None:
@@ -249,18 +283,20 @@ def _wire_single(handlers: Handlers, view: SingleView, language: gr.Radio) -> No
 def _wire_batch(handlers: Handlers, view: BatchView, language: gr.Radio) -> None:
     options = view.options
 
-    def check(files: list[str] | None, lang: str) -> None:
-        problem = batch_problem(files)
-        if problem:
-            key, values = problem
-            message = t(key, lang).format(**values)
-            raise gr.Error(message, title=t("error_toast", lang), print_exception=False)
+    def check(files: list[str] | None, emotions: list[str], lang: str) -> None:
+        refuse(batch_problem(files) or subset_problem(emotions), lang)
 
     # This button's second step is the public /analyze_batch endpoint: clients get its
     # progress, and its own check in both languages.
-    view.analyze.click(check, [view.files, language], None, **PAGE_CHORE).success(
+    view.analyze.click(check, [view.files, options.emotions, language], None, **PAGE_CHORE).success(
         handlers.analyze_batch,
-        [view.files, options.granularity, options.embedding, options.segmentation],
+        [
+            view.files,
+            options.granularity,
+            options.embedding,
+            options.segmentation,
+            options.emotions,
+        ],
         [view.json, view.downloads],
         api_name="analyze_batch",
         concurrency_id="batch",
@@ -269,5 +305,31 @@ def _wire_batch(handlers: Handlers, view: BatchView, language: gr.Radio) -> None
         lambda results, lang: batch_outputs(view, results, lang),
         [view.json, language],
         [view.summary, view.table],
+        **PAGE_CHORE,
+    )
+
+
+def _wire_evaluate(handlers: Handlers, view: EvalView, language: gr.Radio) -> None:
+    inputs, results = view.inputs, view.results
+
+    def check(files: list[str] | None, emotions: list[str], lang: str) -> None:
+        names = [Path(f).name for f in files or ()]
+        refuse(upload_problem(names) or subset_problem(emotions), lang)
+
+    # As for the batch: the second step is the public /evaluate endpoint; the first clears
+    # the previous result and checks the upload in the page's language.
+    inputs.run.click(
+        lambda: cleared_evaluation(results), None, components_of(results), **PAGE_CHORE
+    ).then(check, [inputs.files, inputs.emotions, language], None, **PAGE_CHORE).success(
+        handlers.evaluate,
+        [inputs.files, inputs.label_map, inputs.emotions, inputs.train, inputs.folds],
+        [results.json, results.downloads],
+        api_name="evaluate",
+        concurrency_id="batch",
+        concurrency_limit=BATCH_CONCURRENCY,
+    ).success(
+        lambda report, files, lang: evaluation_outputs(results, report, files, lang),
+        [results.json, results.downloads, language],
+        [results.card, results.skipped, results.heatmap, results.misclassified],
         **PAGE_CHORE,
     )

@@ -214,21 +214,23 @@ def code_snippet(name: str, options: AnalysisOptions, page_url: str) -> str:
     """This analysis as code: the gradio_client call of this server, then the same analysis,
     every option as chosen, with the Python API."""
     file = repr(name)
-    if options.segmentation == "auto":
+    subset = f"    {list(options.emotions)!r},  # emotions\n" if options.emotions else ""
+    if options.segmentation == "auto" and not subset:
         call = (
             f"result, embedding = client.predict(\n    handle_file({file}),\n"
             f"    {options.granularity!r},  # granularity\n"
             f"    {options.extract_embedding!r},  # extract_embedding\n"
             '    api_name="/analyze",\n)'
         )
-    else:  # /analyze keeps its three inputs: segmentation is /analyze_batch's
+    else:  # /analyze keeps its three inputs: segmentation and emotions are /analyze_batch's
         call = (
             f"[result], files = client.predict(\n    [handle_file({file})],\n"
             f"    {options.granularity!r},  # granularity\n"
             f"    {options.extract_embedding!r},  # extract_embedding\n"
-            f"    {options.segmentation!r},  # segmentation\n"
+            f"    {options.segmentation!r},  # segmentation\n{subset}"
             '    api_name="/analyze_batch",\n)'
         )
+    emotions = f", emotions={options.emotions!r}" if options.emotions else ""
     smoothing = ""
     if options.granularity == "frame" and options.smooth_s:
         smoothing = f"  # the API's frames are unsmoothed; smoothing {options.smooth_s:g} s below\n"
@@ -240,7 +242,8 @@ def code_snippet(name: str, options: AnalysisOptions, page_url: str) -> str:
         "from emotion2vec_app import AnalysisOptions, Engine\n\n"
         "engine = Engine()  # iic/emotion2vec_plus_large\n"
         f"prediction = engine.analyze({file}, AnalysisOptions({options.granularity!r}, "
-        f"{options.extract_embedding!r}, {options.smooth_s:g}, {options.segmentation!r}))\n"
+        f"{options.extract_embedding!r}, {options.smooth_s:g}, {options.segmentation!r}"
+        f"{emotions}))\n"
         "print(prediction.to_json())\n"
     )
 

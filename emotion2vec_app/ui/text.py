@@ -28,7 +28,7 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "示例音频（espeak-ng 合成语音，并非真实情感）",
     },
     "result": {"en": "Result", "zh": "识别结果"},
-    "scores": {"en": "Scores of all 9 emotions", "zh": "9 类情感得分"},
+    "scores": {"en": "Emotion scores", "zh": "情感得分"},
     "timeline": {"en": "Emotion over time", "zh": "情感随时间变化"},
     "timeline_note": {
         "en": "The head was trained on utterance means: single frames are noisier than the "
@@ -189,6 +189,122 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "demo_badge": {"en": "demo model: random", "zh": "演示模型：随机结果"},
     "batch_all_done": {"en": "All {total} analysed", "zh": "{total} 个文件全部分析完成"},
+    # The emotions scored (both analysis tabs and the Evaluate tab).
+    "advanced": {"en": "Advanced options", "zh": "高级选项"},
+    "emotions": {"en": "Emotions to score", "zh": "参与评分的情绪"},
+    "emotions_info": {
+        "en": "Scores are shared among the checked emotions only (at least two): e.g. angry, "
+        "happy, neutral and sad for the papers' 4-class setup.",
+        "zh": "得分只在勾选的情绪之间分配（至少两种）：例如论文中 4 类设置的生气、开心、中立和难过。",
+    },
+    "too_few_emotions": {
+        "en": "Check at least two emotions to score: one emotion alone always scores 100%.",
+        "zh": "请至少勾选两种参与评分的情绪：只有一种情绪时得分总是 100%。",
+    },
+    # The Evaluate tab.
+    "tab_evaluate": {"en": "📊 Evaluate", "zh": "📊 评估"},
+    "eval_intro": {
+        "en": "Measure the model on your own labelled recordings: WA, UA, macro-F1, the "
+        "confusion matrix and every misclassified file; optionally train a head of your own. "
+        "Upload one .zip of class folders (angry/a.wav, happy/b.wav), or the audio files plus "
+        "one .csv/.tsv manifest of path,label rows.",
+        "zh": "用您自己的带标签录音评估模型：WA、UA、宏平均 F1、混淆矩阵以及每个分错的文件；还可以训练您自己的分类头。请上传一个按类别分文件夹的 .zip（angry/a.wav、happy/b.wav），或音频文件加一个 path,label 格式的 .csv/.tsv 清单。",
+    },
+    "eval_files": {
+        "en": "Labelled audio: a .zip, or audio files + manifest",
+        "zh": "带标签的音频：.zip，或音频文件加清单",
+    },
+    "label_map": {"en": "Label map", "zh": "标签映射"},
+    "label_map_placeholder": {
+        "en": "iemocap, or ang=angry,exc=happy",
+        "zh": "iemocap，或 ang=angry,exc=happy",
+    },
+    "label_map_info": {
+        "en": "The dataset's labels as the classes scored: a built-in map (iemocap, ravdess, "
+        "crema-d) or pairs; 'fru=' drops a label; separate several maps with ;. Empty: the "
+        "labels are the class names.",
+        "zh": "把数据集的标签对应到评分的类别：内置映射（iemocap、ravdess、crema-d）或成对写法；'fru=' 表示丢弃该标签；多个映射用 ; 分隔。留空表示标签就是类别名。",
+    },
+    "train_head": {
+        "en": "Train a head too (cross-validated logistic regression)",
+        "zh": "同时训练分类头（交叉验证的逻辑回归）",
+    },
+    "folds": {"en": "Cross-validation folds", "zh": "交叉验证折数"},
+    "run_eval": {"en": "Run evaluation", "zh": "开始评估"},
+    "eval_title": {"en": "{n} files evaluated", "zh": "已评估 {n} 个文件"},
+    "eval_demo_note": {
+        "en": "⚠️ Demo model, random weights: these numbers mean nothing about emotion.",
+        "zh": "⚠️ 演示模型，随机权重：这些数字与情感毫无关系。",
+    },
+    "metric_wa": {"en": "WA (accuracy)", "zh": "WA（准确率）"},
+    "metric_ua": {"en": "UA (mean recall)", "zh": "UA（平均召回率）"},
+    "metric_f1": {"en": "macro-F1", "zh": "宏平均 F1"},
+    "col_class": {"en": "class", "zh": "类别"},
+    "col_precision": {"en": "precision", "zh": "精确率"},
+    "col_recall": {"en": "recall", "zh": "召回率"},
+    "col_f1": {"en": "F1", "zh": "F1"},
+    "col_support": {"en": "files", "zh": "文件数"},
+    "col_true": {"en": "true", "zh": "真实"},
+    "col_predicted": {"en": "predicted", "zh": "预测"},
+    "cv_title": {
+        "en": "Trained head: {folds}-fold cross-validated on {n} files",
+        "zh": "训练的分类头：在 {n} 个文件上 {folds} 折交叉验证",
+    },
+    "cv_use": {
+        "en": "Download head.safetensors and serve it with --head head.safetensors.",
+        "zh": "下载 head.safetensors，启动时加 --head head.safetensors 即可使用。",
+    },
+    "confusion": {
+        "en": "Confusion matrix (rows: true, columns: predicted)",
+        "zh": "混淆矩阵（行：真实类别，列：预测类别）",
+    },
+    "misclassified": {"en": "Misclassified files", "zh": "分错的文件"},
+    "none_misclassified": {"en": "✅ No file misclassified.", "zh": "✅ 没有分错的文件。"},
+    "skipped": {"en": "{count} left out", "zh": "{count} 项未参与评估"},
+    "eval_downloads": {
+        "en": "Downloads (metrics.json, per_class.csv, confusion.csv/.png, predictions.csv, "
+        "misclassified.csv; when trained, head.safetensors and its cv_ files)",
+        "zh": "下载（metrics.json、per_class.csv、confusion.csv/.png、predictions.csv、misclassified.csv；训练时另有 head.safetensors 及其 cv_ 文件）",
+    },
+    "eval_json": {"en": "Metrics JSON", "zh": "指标 JSON"},
+    "eval_no_files": {
+        "en": "Add labelled audio first: one .zip of class folders, or audio files plus one "
+        ".csv/.tsv manifest.",
+        "zh": "请先添加带标签的音频：一个按类别分文件夹的 .zip，或音频文件加一个 .csv/.tsv 清单。",
+    },
+    "eval_no_manifest": {
+        "en": "Which label has each file? Upload one .zip of class folders (angry/a.wav, "
+        "happy/b.wav), or the audio files plus one .csv/.tsv manifest of path,label rows.",
+        "zh": "无法得知每个文件的标签：请上传一个按类别分文件夹的 .zip（angry/a.wav、happy/b.wav），或音频文件加一个 path,label 格式的 .csv/.tsv 清单。",
+    },
+    "eval_many_manifests": {
+        "en": "Upload one manifest, not {count}: {names}.",
+        "zh": "请只上传一个清单，而不是 {count} 个：{names}。",
+    },
+    "eval_zip_alone": {
+        "en": "Upload the .zip alone: its class folders are the labels (found {count} files).",
+        "zh": "请单独上传 .zip：它的类别文件夹就是标签（现有 {count} 个文件）。",
+    },
+    "eval_same_names": {
+        "en": "Several uploaded files are named {names}: the manifest finds files by name, so "
+        "give each a name of its own, or upload a .zip of class folders.",
+        "zh": "多个上传的文件同名（{names}）：清单按文件名查找文件，请给每个文件起不同的名字，或上传按类别分文件夹的 .zip。",
+    },
+    "eval_zip_too_big": {
+        "en": "The .zip unpacks to more than {limit_gb} GB: evaluate a part of it here, or the "
+        "whole set with the CLI (emotion2vec-app evaluate FOLDER).",
+        "zh": "该 .zip 解压后超过 {limit_gb} GB：请在此评估其中一部分，或用命令行评估整个数据集（emotion2vec-app evaluate 文件夹）。",
+    },
+    "eval_bad_zip": {
+        "en": "{name} cannot be unpacked ({reason}): upload a plain, unencrypted .zip.",
+        "zh": "无法解压 {name}（{reason}）：请上传普通、未加密的 .zip。",
+    },
+    "eval_map_file": {
+        "en": "A label map file cannot be named here: write its pairs (ang=angry,hap=happy) or "
+        "a built-in name ({names}).",
+        "zh": "此处不能指定标签映射文件：请写成对映射（ang=angry,hap=happy）或内置名称（{names}）。",
+    },
+    "progress_training": {"en": "Training the head", "zh": "正在训练分类头"},
 }
 
 

@@ -7,15 +7,19 @@ component whose words change with the language, how to reword it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import gradio as gr
 from gradio.components import Component
 
+from emotion2vec_app.dataset import MANIFEST_SUFFIXES
 from emotion2vec_app.files import AUDIO_SUFFIXES
+from emotion2vec_app.labels import EMOTIONS, Emotion
+from emotion2vec_app.ui.evaluation import DEFAULT_FOLDS
 from emotion2vec_app.ui.examples import example_clips
+from emotion2vec_app.ui.render import emotion_label
 from emotion2vec_app.ui.text import LANGUAGES, t
 
 FIRST_LANGUAGE = "en"  # the page is built in English; the browser's language follows on load
@@ -23,6 +27,7 @@ BANNER = '<div class="e2v-banner">{}</div>'
 # Gradio refuses a whole batch when one file's type is not allowed, and its "audio" goes by
 # mimetype, which calls .webm (browser recordings) and .mp4 video: name our suffixes too.
 BATCH_FILE_TYPES = ["audio", *sorted(AUDIO_SUFFIXES)]
+EVAL_FILE_TYPES = [*BATCH_FILE_TYPES, *MANIFEST_SUFFIXES, ".zip"]
 
 
 def granularity_choices(lang: str) -> list[tuple[str, str]]:
@@ -31,6 +36,10 @@ def granularity_choices(lang: str) -> list[tuple[str, str]]:
 
 def segmentation_choices(lang: str) -> list[tuple[str, str]]:
     return [(t(f"seg_{key}", lang), key) for key in ("auto", "off", "vad", "fixed")]
+
+
+def emotion_choices(classes: Sequence[Emotion], lang: str) -> list[tuple[str, str]]:
+    return [(emotion_label(emotion, lang), emotion.key) for emotion in classes]
 
 
 Update = Any  # what an event returns for one component: a value or a gr.update
@@ -44,13 +53,18 @@ class Texts:
         self.lang = lang
         self.rewords: dict[Component, Reword] = {}
 
-    def label(self, component: Any, key: str) -> Any:
-        self.rewords[component] = lambda lang: gr.update(label=t(key, lang))
+    def words(self, component: Any, **keys: str) -> Any:
+        """Any of its texts (label, value, info, placeholder), each by its key."""
+        self.rewords[component] = lambda lang: gr.update(
+            **{name: t(key, lang) for name, key in keys.items()}
+        )
         return component
 
+    def label(self, component: Any, key: str) -> Any:
+        return self.words(component, label=key)
+
     def value(self, component: Any, key: str) -> Any:
-        self.rewords[component] = lambda lang: gr.update(value=t(key, lang))
-        return component
+        return self.words(component, value=key)
 
     def choices(
         self, component: Any, key: str, make: Callable[[str], list], info: str | None = None
@@ -120,16 +134,47 @@ def header(texts: Texts, demo_model: bool, status_html: str) -> Header:
 # --- analysis options, as both tabs offer them --------------------------------------------
 
 
+def _takes_comma_strings(choice: gr.CheckboxGroup) -> gr.CheckboxGroup:
+    """As an API input, also take "angry,happy" (any case), as AnalysisOptions does. The
+    instance's preprocess is wrapped: gradio writes a .pyi file beside any module that
+    subclasses a component."""
+    checked = choice.preprocess
+
+    def preprocess(payload: list[str] | str | None) -> list[str]:
+        items = payload.split(",") if isinstance(payload, str) else payload or []
+        return checked([key for item in items if (key := str(item).strip().lower())])
+
+    choice.preprocess = preprocess
+    return choice
+
+
+def emotion_choice(texts: Texts, prefix: str, classes: Sequence[Emotion]) -> gr.CheckboxGroup:
+    """The engine's classes, all checked, folded away with the other advanced options."""
+    lang0 = texts.lang
+    advanced = gr.Accordion(t("advanced", lang0), open=False, elem_id=f"{prefix}advanced")
+    with texts.label(advanced, "advanced"):
+        choice = texts.choices(
+            gr.CheckboxGroup(emotion_choices(classes, lang0), value=[e.key for e in classes],
+                             label=t("emotions", lang0), info=t("emotions_info", lang0),
+                             elem_id=f"{prefix}emotions"),
+            "emotions", lambda lang: emotion_choices(classes, lang), "emotions_info",
+        )  # fmt: skip
+    return _takes_comma_strings(choice)
+
+
 @dataclass(frozen=True)
 class Options:
     granularity: gr.Radio
     embedding: gr.Checkbox
     segmentation: gr.Radio
+    emotions: gr.CheckboxGroup
     smooth: gr.Slider | None = None  # the single view's frame timeline only
 
 
-def options_column(texts: Texts, prefix: str, *, smooth: bool) -> Options:
-    """Granularity, smoothing (when asked for), embedding and segmentation."""
+def options_column(
+    texts: Texts, prefix: str, classes: Sequence[Emotion], *, smooth: bool
+) -> Options:
+    """Granularity, smoothing (when asked for), embedding, segmentation and the emotions."""
     lang0 = texts.lang
     granularity = texts.choices(
         gr.Radio(granularity_choices(lang0), value="utterance", label=t("granularity", lang0),
@@ -151,7 +196,8 @@ def options_column(texts: Texts, prefix: str, *, smooth: bool) -> Options:
                  info=t("long_note", lang0), elem_id=f"{prefix}segmentation"),
         "segmentation", segmentation_choices, "long_note",
     )  # fmt: skip
-    return Options(granularity, embedding, segmentation, smoothing)
+    emotions = emotion_choice(texts, prefix, classes)
+    return Options(granularity, embedding, segmentation, emotions, smoothing)
 
 
 # --- the single-recording tab --------------------------------------------------------------
@@ -192,10 +238,10 @@ class SingleView:
     results: SingleResults
 
 
-def single_view(texts: Texts) -> SingleView:
+def single_view(texts: Texts, classes: Sequence[Emotion]) -> SingleView:
     with gr.Row():
         with gr.Column():
-            inputs = _single_inputs(texts)
+            inputs = _single_inputs(texts, classes)
         with gr.Column():
             results = SingleResults(
                 **_score_parts(texts),
@@ -206,14 +252,14 @@ def single_view(texts: Texts) -> SingleView:
     return SingleView(inputs, results)
 
 
-def _single_inputs(texts: Texts) -> SingleInputs:
+def _single_inputs(texts: Texts, classes: Sequence[Emotion]) -> SingleInputs:
     lang0 = texts.lang
     audio = texts.label(
         gr.Audio(sources=["upload", "microphone"], type="filepath", label=t("audio", lang0),
                  elem_id="audio-input"),
         "audio",
     )  # fmt: skip
-    options = options_column(texts, "", smooth=True)
+    options = options_column(texts, "", classes, smooth=True)
     with gr.Row():
         analyze = gr.Button(
             t("analyze", lang0), variant="primary", interactive=False, elem_id="analyze"
@@ -313,7 +359,7 @@ class BatchView:
     json: gr.JSON
 
 
-def batch_view(texts: Texts) -> BatchView:
+def batch_view(texts: Texts, classes: Sequence[Emotion]) -> BatchView:
     lang0 = texts.lang
     with gr.Row():
         with gr.Column():
@@ -322,7 +368,7 @@ def batch_view(texts: Texts) -> BatchView:
                         label=t("batch_files", lang0), elem_id="batch-files"),
                 "batch_files",
             )  # fmt: skip
-            options = options_column(texts, "batch-", smooth=False)
+            options = options_column(texts, "batch-", classes, smooth=False)
             analyze = gr.Button(
                 t("analyze_all", lang0), variant="primary", interactive=False,
                 elem_id="analyze-batch",
@@ -353,15 +399,114 @@ def _batch_results(texts: Texts) -> tuple[gr.HTML, gr.Dataframe, gr.File, gr.JSO
     return summary, table, downloads, json
 
 
-# --- the two tabs ----------------------------------------------------------------------------
+# --- the evaluate tab ------------------------------------------------------------------------
 
 
-def tabs(texts: Texts) -> tuple[SingleView, BatchView]:
-    with gr.Tabs():
+@dataclass(frozen=True)
+class EvalInputs:
+    files: gr.File  # a .zip of class folders, or audio files and one manifest
+    label_map: gr.Textbox
+    emotions: gr.CheckboxGroup
+    train: gr.Checkbox
+    folds: gr.Number
+    run: gr.Button
+
+
+@dataclass(frozen=True)
+class EvalResults:
+    """What an evaluation shows; `handlers.evaluation_outputs` fills each by name."""
+
+    card: gr.HTML  # the demo note, n, WA, UA, macro-F1, the per-class table, the head's CV
+    skipped: gr.HTML  # every file left out, and why
+    heatmap: gr.Image  # the confusion matrix, as confusion.png draws it
+    misclassified: gr.Dataframe
+    downloads: gr.File
+    json: gr.JSON  # the report: /evaluate's first output
+
+
+@dataclass(frozen=True)
+class EvalView:
+    inputs: EvalInputs
+    results: EvalResults
+
+
+def evaluate_view(texts: Texts, classes: Sequence[Emotion]) -> EvalView:
+    texts.value(gr.Markdown(t("eval_intro", texts.lang)), "eval_intro")
+    with gr.Row():
+        with gr.Column():
+            inputs = _eval_inputs(texts, classes)
+        with gr.Column():
+            results = _eval_results(texts)
+    return EvalView(inputs, results)
+
+
+def _eval_inputs(texts: Texts, classes: Sequence[Emotion]) -> EvalInputs:
+    lang0 = texts.lang
+    files = texts.label(
+        gr.File(file_count="multiple", file_types=EVAL_FILE_TYPES, type="filepath",
+                label=t("eval_files", lang0), elem_id="eval-files"),
+        "eval_files",
+    )  # fmt: skip
+    label_map = texts.words(
+        gr.Textbox(label=t("label_map", lang0), placeholder=t("label_map_placeholder", lang0),
+                   info=t("label_map_info", lang0), elem_id="eval-label-map"),
+        label="label_map", placeholder="label_map_placeholder", info="label_map_info",
+    )  # fmt: skip
+    emotions = emotion_choice(texts, "eval-", classes)
+    with gr.Row():
+        train = texts.label(
+            gr.Checkbox(False, label=t("train_head", lang0), elem_id="eval-train"), "train_head"
+        )
+        folds = texts.label(
+            gr.Number(DEFAULT_FOLDS, precision=0, minimum=2, maximum=20, label=t("folds", lang0),
+                      elem_id="eval-folds", min_width=120),
+            "folds",
+        )  # fmt: skip
+    run = gr.Button(t("run_eval", lang0), variant="primary", interactive=False, elem_id="eval-run")
+    return EvalInputs(files, label_map, emotions, train, folds, run)
+
+
+def _eval_results(texts: Texts) -> EvalResults:
+    lang0 = texts.lang
+    card = gr.HTML(elem_id="eval-card")
+    skipped = gr.HTML(visible=False, elem_id="eval-skipped")
+    heatmap = texts.label(
+        gr.Image(type="filepath", interactive=False, label=t("confusion", lang0), visible=False,
+                 buttons=["download", "fullscreen"], elem_id="eval-heatmap"),
+        "confusion",
+    )  # fmt: skip
+    misclassified = texts.label(
+        gr.Dataframe(label=t("misclassified", lang0), interactive=False, visible=False,
+                     elem_id="eval-misclassified", max_height=360, wrap=True),
+        "misclassified",
+    )  # fmt: skip
+    downloads = texts.label(
+        gr.File(label=t("eval_downloads", lang0), file_count="multiple", interactive=False,
+                elem_id="eval-downloads"),
+        "eval_downloads",
+    )  # fmt: skip
+    with texts.label(gr.Accordion(t("eval_json", lang0), open=False), "eval_json"):
+        json = gr.JSON(elem_id="eval-json")
+    return EvalResults(card, skipped, heatmap, misclassified, downloads, json)
+
+
+# --- the tabs --------------------------------------------------------------------------------
+
+
+def tabs(
+    texts: Texts, classes: Sequence[Emotion] = EMOTIONS
+) -> tuple[SingleView, BatchView, EvalView]:
+    """One recording, a batch, and an evaluation; `classes` are those the engine scores.
+    Tabs too wide for a phone wrap: a "more" menu would hide the Evaluate tab, and keeps a
+    hidden copy of the labels that follows a change of language a moment late."""
+    with gr.Tabs(overflow_behavior="wrap"):
         with gr.Tab(t("tab_single", texts.lang), id="single") as single_tab:
-            single = single_view(texts)
+            single = single_view(texts, classes)
         with gr.Tab(t("tab_batch", texts.lang), id="batch") as batch_tab:
-            batch = batch_view(texts)
+            batch = batch_view(texts, classes)
+        with gr.Tab(t("tab_evaluate", texts.lang), id="evaluate") as evaluate_tab:
+            evaluate = evaluate_view(texts, classes)
     texts.label(single_tab, "tab_single")
     texts.label(batch_tab, "tab_batch")
-    return single, batch
+    texts.label(evaluate_tab, "tab_evaluate")
+    return single, batch, evaluate
