@@ -71,6 +71,7 @@ class RunFolder:
     result: dict  # what result.json holds
     segment_files: tuple[Path, ...] = ()  # segments.csv and segments.json, when segmented
     frame_file: Path | None = None  # frames.csv, for frame granularity
+    channel_files: tuple[Path, ...] = ()  # split: each channel's audio, in the channels' order
 
     @property
     def files(self) -> list[Path]:
@@ -149,13 +150,8 @@ def try_save_run(
 def save_run(prediction: Prediction, root: Path | None = None) -> RunFolder:
     """Write the run folder; return it. `prediction` JSON gains run_dir and embedding file."""
     path = new_run_dir(root or default_output_root())
-    audio_file = path / AUDIO_FILE
-    _write_atomic(
-        audio_file,
-        lambda p: sf.write(
-            p, prediction.waveform.samples, TARGET_RATE, subtype="PCM_16", format="WAV"
-        ),
-    )
+    audio_file = _save_wav(path / AUDIO_FILE, prediction.waveform.samples)
+    channel_files = _save_channels(prediction, path)
     embedding_file = None
     if prediction.embedding is not None:
         embedding_file = path / EMBEDDING_FILE
@@ -163,7 +159,32 @@ def save_run(prediction: Prediction, root: Path | None = None) -> RunFolder:
     segment_files = _save_segments(prediction, path) if prediction.segments else ()
     result, frame_file = _save_result(prediction, path, embedding_file)
     return RunFolder(
-        path, path / RESULT_FILE, audio_file, embedding_file, result, segment_files, frame_file
+        path, path / RESULT_FILE, audio_file, embedding_file, result, segment_files, frame_file,
+        channel_files,
+    )  # fmt: skip
+
+
+def _save_wav(path: Path, samples: np.ndarray) -> Path:
+    _write_atomic(path, lambda p: sf.write(p, samples, TARGET_RATE, subtype="PCM_16", format="WAV"))
+    return path
+
+
+def channel_file_name(number: int, name: str) -> str:
+    """channel_1_agent.wav: the channel's number, then its name in letters, digits, - and _
+    only (a name is the user's: no path, no odd character reaches the file system)."""
+    safe = re.sub(r"[^\w-]+", "_", name, flags=re.ASCII).strip("_")[:40]
+    return f"channel_{number}_{safe}.wav" if safe else f"channel_{number}.wav"
+
+
+def _save_channels(prediction: Prediction, path: Path) -> tuple[Path, ...]:
+    """Each split channel's own audio, so a page plays one speaker's segment alone. None
+    when the channels were analysed as one (mono, or identical sides): the mix is theirs."""
+    channels, sources = prediction.channels, prediction.waveform.channels
+    if channels is None or sources is None or len(channels) != len(sources):
+        return ()
+    return tuple(
+        _save_wav(path / channel_file_name(i + 1, c.name), sources[c.index])
+        for i, c in enumerate(channels)
     )
 
 

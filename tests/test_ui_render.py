@@ -20,6 +20,7 @@ from emotion2vec_app.outputs import save_run
 from emotion2vec_app.results import FrameTimeline, ModelInfo, Prediction, SegmentTimeline
 from emotion2vec_app.ui.charts import TIMELINE_POINTS, segment_chart, timeline_chart
 from emotion2vec_app.ui.render import (
+    Lane,
     batch_frame,
     batch_summary_html,
     clock,
@@ -115,7 +116,7 @@ def parse(markup: str) -> Blocks:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_segment_strip_places_one_block_per_segment(lang):
-    parsed = parse(segment_strip_html(timeline(SPANS), DURATION_S, lang))
+    parsed = parse(segment_strip_html([Lane(timeline(SPANS))], DURATION_S, lang))
     assert len(parsed.blocks) == len(SPANS)
     for block, (start, end, key, p) in zip(parsed.blocks, SPANS, strict=True):
         assert block["data-emotion"] == key
@@ -140,7 +141,7 @@ def test_segment_strip_places_one_block_per_segment(lang):
 
 def test_segment_strip_blocks_stay_inside_the_bar():
     spans = [(0.0, 20.0, "neutral", 0.5), (20.0, 3 * 3600.0, "sad", 0.5)]
-    parsed = parse(segment_strip_html(timeline(spans), 3 * 3600.0, "en"))
+    parsed = parse(segment_strip_html([Lane(timeline(spans))], 3 * 3600.0, "en"))
     right_edges = [float(b["left"][:-1]) + float(b["width"][:-1]) for b in parsed.blocks]
     assert right_edges[-1] == pytest.approx(100.0)
     assert all(0 <= float(b["left"][:-1]) <= 100 for b in parsed.blocks)
@@ -154,7 +155,7 @@ def test_segment_strip_escapes_a_models_own_labels():
         "fixed", (odd, *EMOTIONS[1:]), np.array([0.0]), np.array([5.0]),
         np.eye(len(EMOTIONS), dtype=np.float32)[:1],
     )  # fmt: skip
-    parsed = parse(segment_strip_html(strip, 10.0, "en"))
+    parsed = parse(segment_strip_html([Lane(strip)], 10.0, "en"))
     assert len(parsed.blocks) == 1
     assert parsed.blocks[0]["data-emotion"] == odd.key
     assert 'Bored "&" <tired>' in parsed.blocks[0]["title"]

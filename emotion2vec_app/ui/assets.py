@@ -18,11 +18,16 @@ CSS = """
   background:var(--block-background-fill); border:1px solid var(--border-color-primary);}
 .e2v-seg {position:absolute; top:0; bottom:0; min-width:1px;}
 .e2v-strip-axis {display:flex; justify-content:space-between; font-size:0.8rem; opacity:0.7;}
+/* A split call: a strip per channel, its name above it, all on the axis below the last. */
+.e2v-lane + .e2v-lane {margin-top:0.4rem;}
+.e2v-lane-name {display:flex; flex-wrap:wrap; gap:0 0.6rem; font-size:0.85rem;
+  overflow-wrap:anywhere;}
+.e2v-lane-note {opacity:0.7; font-style:italic;}
 .e2v-legend {display:inline-block; margin-right:0.8rem; padding-left:0.3rem;
   border-left:12px solid var(--e2v-colour);}
 /* A gr.Group sets its children's border to none, but a plot's inline border-style: solid
    brings back a 3px border in the text colour: give it no width. */
-#segment-plot {border-width:0;}
+.e2v-plot {border-width:0;}
 #segment-summary {padding:0.4rem 0.8rem;}
 .e2v-card > div:last-child {min-width:0; overflow-wrap:anywhere;}
 .e2v-file {font-size:0.9rem; opacity:0.75;}
@@ -64,9 +69,9 @@ CSS = """
 .e2v-bar-fill {display:block; height:100%; background:var(--e2v-colour);}
 .e2v-bar-value {text-align:right; font-variant-numeric:tabular-nums;}
 /* The charts (gr.Plot of charts.py's specs): as wide as their block, text in the theme's. */
-#timeline .altair > div, #segment-plot .altair > div {width:100%;}
-#timeline svg text, #segment-plot svg text {fill:var(--body-text-color);}
-#timeline .role-axis-grid line, #segment-plot .role-axis-grid line {
+#timeline .altair > div, .e2v-plot .altair > div {width:100%;}
+#timeline svg text, .e2v-plot svg text {fill:var(--body-text-color);}
+#timeline .role-axis-grid line, .e2v-plot .role-axis-grid line {
   stroke:var(--border-color-primary);}
 /* The title breaks between words only; on a phone it stands above the language choice. */
 .row:has(> .form > #language) h1 {overflow-wrap:break-word;}
@@ -148,27 +153,40 @@ JS = """
       dataTransfer: list}));
   }, true);
   // Segment playback: a segment of the strip, or a row of the segment table, plays that
-  // part of the recording in the segment view's player, and stops at the segment's end.
+  // part of the recording in the segment view's player, and stops at the segment's end. A
+  // split call's named strips (lanes) each carry their channel's audio: the player takes it
+  // first; a mix's one strip plays the player's own.
   const seconds = (text) => {
     const parts = text.trim().split(':');
     if (parts.length < 2 || parts.some((part) => !/^\\d+(\\.\\d+)?$/.test(part))) return null;
     return parts.map(Number).reduce((total, part) => total * 60 + part, 0);
   };
-  const play = (start, end) => {
+  const play = (start, end, src) => {
     const player = document.querySelector('#e2v-player');
     if (!player || start == null) return;
-    player.currentTime = start;
-    player.dataset.end = end ?? '';
-    player.play().catch(() => {});
+    const go = () => {
+      player.currentTime = start;
+      player.dataset.end = end ?? '';
+      player.play().catch(() => {});
+    };
+    if (!src || player.src === new URL(src, document.baseURI).href) return go();
+    player.dataset.end = '';
+    player.addEventListener('loadedmetadata', go, {once: true});
+    player.setAttribute('src', src);
   };
+  const lanes = () => [...document.querySelectorAll('#segment-strip .e2v-lane[data-name]')];
   document.addEventListener('click', (event) => {
     const block = event.target.closest?.('#segment-strip .e2v-seg');
-    if (block) return play(Number(block.dataset.start), Number(block.dataset.end));
+    if (block) {
+      const src = block.closest('.e2v-lane[data-name]')?.dataset.src;
+      return play(Number(block.dataset.start), Number(block.dataset.end), src);
+    }
     const row = event.target.closest?.('#segment-table [role=row][data-index]');
     if (!row) return;
-    const times = [...row.querySelectorAll('[role=gridcell]')]
-      .map((cell) => seconds(cell.innerText)).filter((time) => time != null);
-    play(times[0], times[1]);
+    const cells = [...row.querySelectorAll('[role=gridcell]')].map((cell) => cell.innerText.trim());
+    const times = cells.map(seconds).filter((time) => time != null);
+    const lane = lanes().find((each) => cells.includes(each.dataset.name));
+    play(times[0], times[1], lane?.dataset.src);
   });
   document.addEventListener('timeupdate', (event) => {
     const player = event.target;
@@ -206,7 +224,7 @@ EMOJI_JS = r"""
   document.documentElement.classList.add('e2v-no-colour-emoji');
   const emoji = /\p{Extended_Pictographic}\uFE0F?\s*/gu;
   const strip = () => {
-    for (const text of document.querySelectorAll('#timeline svg text, #segment-plot svg text')) {
+    for (const text of document.querySelectorAll('#timeline svg text, .e2v-plot svg text')) {
       const words = text.textContent.replace(emoji, '');
       if (words !== text.textContent) text.textContent = words;
     }

@@ -18,7 +18,7 @@ from gradio.data_classes import FileData
 from emotion2vec_app.audio import AudioError
 from emotion2vec_app.engine import ModelLoadFailed, ModelNotReady, OutOfMemory
 from emotion2vec_app.engine.many_files import BatchInput, BatchItem, analyze_many
-from emotion2vec_app.options import AnalysisOptions
+from emotion2vec_app.options import AnalysisOptions, parse_names
 from emotion2vec_app.outputs import (
     Retention,
     RunFolder,
@@ -73,6 +73,22 @@ def batch_problem(files: list[str] | None) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+def channel_problem(
+    granularity: str, segmentation: str, channels: str, names: str | None
+) -> tuple[str, dict[str, Any]] | None:
+    """The page's own check of the channel options (as batch_problem's), in words it can
+    say in its language: AnalysisOptions refuses the same in English."""
+    if channels == "split" and granularity == "frame":
+        return "split_frame", {}
+    if channels == "split" and segmentation in ("off", "fixed"):
+        return "split_segmentation", {}
+    try:
+        parse_names(names)
+    except ValueError:
+        return "channel_names_bad", {}
+    return None
+
+
 def subset_problem(emotions: list[str] | None) -> tuple[str, dict[str, Any]] | None:
     """The page's own check of the emotions checked (as batch_problem's): an API call that
     leaves them out scores every class, but a page with fewer than two checked asks for more."""
@@ -113,9 +129,14 @@ def _options(
     smooth_s: float = 0.0,
     segmentation: str = "auto",
     emotions: tuple[str, ...] | None = None,
+    channels: str = "mix",
+    channel_names: str | tuple[str, ...] | None = None,
 ) -> AnalysisOptions:
     try:
-        return AnalysisOptions(granularity, bool(embedding), smooth_s, segmentation, emotions)
+        return AnalysisOptions(
+            granularity, bool(embedding), smooth_s, segmentation, emotions, channels,
+            channel_names or None,
+        )  # fmt: skip
     except ValueError as error:
         raise gr.Error(str(error), print_exception=False) from error
 
@@ -184,13 +205,17 @@ class Handlers:
         extract_embedding: bool = False,
         segmentation: str = "auto",
         emotions: list[str] | None = None,
+        channels: Literal["mix", "split"] = "mix",
+        channel_names: str | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for progress)
     ) -> tuple[list[dict], list[str]]:
         """Several recordings: one result per file (or its error), and results.csv + runs.zip.
-        `emotions`: score only these (keys, or "angry,happy"); empty scores every class."""
+        `emotions`: score only these (keys, or "angry,happy"); empty scores every class.
+        `channels` "split": each channel of a stereo call its own speaker, named in order by
+        `channel_names` ("agent,customer"); the result then has "channels"."""
         options = _options(
             granularity, extract_embedding, segmentation=segmentation,
-            emotions=self.subset(emotions),
+            emotions=self.subset(emotions), channels=channels, channel_names=channel_names,
         )  # fmt: skip
         problem = batch_problem(files)
         if problem:
@@ -231,10 +256,15 @@ class Handlers:
         progress: Progress,
         page_url: str | None = None,
         emotions: list[str] | None = None,
+        channels: str = "mix",
+        channel_names: str | None = None,
     ) -> Analysis:
         """The single view's analysis; smoothing applies to the frame timeline only."""
         smooth_s = smooth_s if granularity == "frame" else 0
-        options = _options(granularity, embedding, smooth_s, segmentation, self.subset(emotions))
+        options = _options(
+            granularity, embedding, smooth_s, segmentation, self.subset(emotions), channels,
+            channel_names,
+        )  # fmt: skip
         analysis = self.run(audio_path, None, options, progress)
         prediction = analysis.prediction.without_samples()
         return replace(analysis, prediction=prediction, page_url=page_url or DEFAULT_PAGE_URL)
@@ -245,7 +275,7 @@ class Handlers:
         shown = analysis.options  # the window is checked as an analysis's would be
         options = _options(
             shown.granularity, shown.extract_embedding, smooth_s, shown.segmentation,
-            shown.emotions,
+            shown.emotions, shown.channels, shown.channel_names,
         )  # fmt: skip
         prediction = analysis.prediction
         prediction = replace(prediction, frames=prediction.frames.smoothed(options.smooth_s))
@@ -301,7 +331,7 @@ def page_outputs(view: SingleResults, analysis: Analysis, lang: str) -> dict[Com
         view.bars: ""
         if render.is_silent(prediction)
         else render.score_bars_html(prediction.emotions, prediction.probs, lang),
-        **_long_outputs(view, prediction, lang, _audio_url(analysis.run)),
+        **_long_outputs(view, prediction, lang, _audio_urls(analysis.run)),
         **_timeline_outputs(view, prediction, lang),
         view.json: _shown_json(analysis, lang),
         view.downloads: analysis.downloads,
@@ -311,29 +341,54 @@ def page_outputs(view: SingleResults, analysis: Analysis, lang: str) -> dict[Com
     }
 
 
-def _audio_url(run: RunFolder | None) -> str | None:
-    """The run's processed audio as the page fetches it (relative: the page may sit under a
-    proxy's path); the segment player plays it."""
-    return f"gradio_api/file={run.audio_file.resolve()}" if run else None
+def _audio_urls(run: RunFolder | None) -> list[str]:
+    """The run's audio as the page fetches it (relative: the page may sit under a proxy's
+    path), for the segment player: each split channel's own, else the processed audio."""
+    if run is None:
+        return []
+    files = run.channel_files or (run.audio_file,)
+    return [f"gradio_api/file={file.resolve()}" for file in files]
 
 
 def _long_outputs(
-    view: SingleResults, prediction: Prediction, lang: str, audio_url: str | None = None
+    view: SingleResults, prediction: Prediction, lang: str, audio_urls: list[str] | None = None
 ) -> dict[Component, Any]:
-    """The segment view: shown and filled for a segmented recording, else hidden and empty."""
+    """The segment view: shown and filled for a segmented recording, else hidden and empty;
+    a split recording's channels each get a strip and a chart, on the same time axis."""
     timeline = prediction.segments
     duration = prediction.audio.duration_s
+    lanes = render.lanes_of(prediction, audio_urls or []) if timeline else []
+    names = None
+    if prediction.channels is not None and prediction.segment_channels is not None:
+        by_index = {c.index: c.name for c in prediction.channels}
+        names = [by_index[i] for i in prediction.segment_channels]
     return {
         view.long: gr.update(visible=timeline is not None),
-        view.summary: render.summary_markdown(timeline, duration, lang) if timeline else "",
-        view.strip: (
-            render.segment_strip_html(timeline, duration, lang, audio_url) if timeline else ""
+        view.summary: (
+            render.summary_markdown(timeline, duration, lang, prediction.channels)
+            if timeline
+            else ""
         ),
-        view.segment_plot: plot(
-            charts.segment_chart(timeline, duration, lang) if timeline else None
-        ),
-        view.segments: render.segment_frame(timeline, lang) if timeline else None,
+        view.strip: render.segment_strip_html(lanes, duration, lang) if timeline else "",
+        **_plot_outputs((view.segment_plot, *view.channel_plots), lanes, duration, lang),
+        view.segments: render.segment_frame(timeline, lang, names) if timeline else None,
     }
+
+
+def _plot_outputs(
+    plots: tuple[Component, ...], lanes: list[render.Lane], duration_s: float, lang: str
+) -> dict[Component, Any]:
+    """A score chart per lane, on the recording's time axis, labelled with its channel's
+    name when split; the plots left over hidden."""
+    updates: dict[Component, Any] = {}
+    for i, shown in enumerate(plots):
+        lane = lanes[i] if i < len(lanes) else None
+        label = t("segment_scores", lang)
+        if lane is not None and lane.name is not None:
+            label = f"{label} · {lane.name}"
+        chart = charts.segment_chart(lane.timeline, duration_s, lang) if lane else None
+        updates[shown] = gr.update(value=plot(chart), label=label, visible=i == 0 or bool(lane))
+    return updates
 
 
 def _timeline_outputs(
@@ -358,6 +413,9 @@ def _shown_json(analysis: Analysis, lang: str) -> dict:
         shown["frames"] = t("frames_in_file", lang)
     if analysis.prediction.segments is not None:
         shown["segments"] = t("segments_in_file", lang)
+    if "channels" in shown:
+        in_file = t("segments_in_file", lang)
+        shown["channels"] = [{**channel, "segments": in_file} for channel in shown["channels"]]
     return shown
 
 
@@ -407,6 +465,7 @@ def cleared_outputs(view: SingleResults) -> dict[Component, Any]:
         view.summary: "",
         view.strip: "",
         view.segment_plot: None,
+        **{shown: gr.update(value=None, visible=False) for shown in view.channel_plots},
         view.segments: None,
         view.timeline: gr.update(value=None, visible=False),
         view.timeline_note: gr.update(visible=False),

@@ -24,6 +24,7 @@ from emotion2vec_app.ui.handlers import (
     Shown,
     batch_outputs,
     batch_problem,
+    channel_problem,
     cleared_evaluation,
     cleared_outputs,
     error_outputs,
@@ -223,13 +224,17 @@ def _wire_single(handlers: Handlers, view: SingleView, language: gr.Radio) -> No
         embedding: bool,
         segmentation: str,
         emotions: list[str],
+        channels: str,
+        channel_names: str,
         lang: str,
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for progress)
     ) -> dict[Component, Any]:
         if not audio_path:
             return error_outputs(results, None, t("no_audio", lang), lang)
-        problem = subset_problem(emotions)
+        problem = subset_problem(emotions) or channel_problem(
+            granularity, segmentation, channels, channel_names
+        )
         if problem:
             return error_outputs(results, Path(audio_path).name, t(problem[0], lang), lang)
         progress(0, desc=t("progress_analysing", lang))
@@ -238,7 +243,7 @@ def _wire_single(handlers: Handlers, view: SingleView, language: gr.Radio) -> No
                 audio_path, granularity, smooth_s, embedding, segmentation,
                 lambda fraction, message: progress(fraction, desc=progress_words(message, lang)),
                 request.headers.get("referer"),  # the page's own address, for the API snippet
-                emotions,
+                emotions, channels, channel_names,
             )  # fmt: skip
         except gr.Error as error:  # shown where the result goes, not in a passing toast
             return error_outputs(results, Path(audio_path).name, error.message, lang)
@@ -253,7 +258,8 @@ def _wire_single(handlers: Handlers, view: SingleView, language: gr.Radio) -> No
         return cleared_outputs(results)
 
     analysis_inputs = [inputs.audio, options.granularity, options.smooth, options.embedding,
-                       options.segmentation, options.emotions, language]  # fmt: skip
+                       options.segmentation, options.emotions, options.channels,
+                       options.channel_names, language]  # fmt: skip
     outputs = components_of(results)
 
     def run_analysis(trigger: Any) -> None:
@@ -283,12 +289,23 @@ def _wire_single(handlers: Handlers, view: SingleView, language: gr.Radio) -> No
 def _wire_batch(handlers: Handlers, view: BatchView, language: gr.Radio) -> None:
     options = view.options
 
-    def check(files: list[str] | None, emotions: list[str], lang: str) -> None:
-        refuse(batch_problem(files) or subset_problem(emotions), lang)
+    def check(
+        files: list[str] | None,
+        emotions: list[str],
+        granularity: str,
+        segmentation: str,
+        channels: str,
+        channel_names: str,
+        lang: str,
+    ) -> None:
+        channels_checked = channel_problem(granularity, segmentation, channels, channel_names)
+        refuse(batch_problem(files) or subset_problem(emotions) or channels_checked, lang)
 
+    checked = [view.files, options.emotions, options.granularity, options.segmentation,
+               options.channels, options.channel_names, language]  # fmt: skip
     # This button's second step is the public /analyze_batch endpoint: clients get its
     # progress, and its own check in both languages.
-    view.analyze.click(check, [view.files, options.emotions, language], None, **PAGE_CHORE).success(
+    view.analyze.click(check, checked, None, **PAGE_CHORE).success(
         handlers.analyze_batch,
         [
             view.files,
@@ -296,6 +313,8 @@ def _wire_batch(handlers: Handlers, view: BatchView, language: gr.Radio) -> None
             options.embedding,
             options.segmentation,
             options.emotions,
+            options.channels,
+            options.channel_names,
         ],
         [view.json, view.downloads],
         api_name="analyze_batch",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -16,7 +17,12 @@ from emotion2vec_app.audio import SILENT
 from emotion2vec_app.labels import Emotion, emotion_for_token
 from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.outputs import RunFolder
-from emotion2vec_app.results import Prediction, SegmentTimeline
+from emotion2vec_app.results import (
+    ChannelTimeline,
+    Prediction,
+    SegmentTimeline,
+    channels_summary,
+)
 from emotion2vec_app.ui.text import TEXT, t
 
 if TYPE_CHECKING:
@@ -215,7 +221,13 @@ def code_snippet(name: str, options: AnalysisOptions, page_url: str) -> str:
     every option as chosen, with the Python API."""
     file = repr(name)
     subset = f"    {list(options.emotions)!r},  # emotions\n" if options.emotions else ""
-    if options.segmentation == "auto" and not subset:
+    split = ""
+    if options.split:  # after the emotions, as /analyze_batch takes them
+        names = ",".join(options.channel_names or ())
+        emotions_line = subset or "    None,  # emotions\n"
+        split = f"{emotions_line}    'split',  # channels\n"
+        split += f"    {names!r},  # channel_names\n" if names else ""
+    if options.segmentation == "auto" and not subset and not split:
         call = (
             f"result, embedding = client.predict(\n    handle_file({file}),\n"
             f"    {options.granularity!r},  # granularity\n"
@@ -227,10 +239,12 @@ def code_snippet(name: str, options: AnalysisOptions, page_url: str) -> str:
             f"[result], files = client.predict(\n    [handle_file({file})],\n"
             f"    {options.granularity!r},  # granularity\n"
             f"    {options.extract_embedding!r},  # extract_embedding\n"
-            f"    {options.segmentation!r},  # segmentation\n{subset}"
+            f"    {options.segmentation!r},  # segmentation\n{split or subset}"
             '    api_name="/analyze_batch",\n)'
         )
     emotions = f", emotions={options.emotions!r}" if options.emotions else ""
+    if options.split:
+        emotions += f", channels='split', channel_names={options.channel_names!r}"
     smoothing = ""
     if options.granularity == "frame" and options.smooth_s:
         smoothing = f"  # the API's frames are unsmoothed; smoothing {options.smooth_s:g} s below\n"
@@ -258,11 +272,29 @@ def clock(seconds: float) -> str:
     return f"{minutes}:{tenths / 10:04.1f}"
 
 
-def segment_strip_html(
-    timeline: SegmentTimeline, duration_s: float, lang: str, audio_url: str | None = None
-) -> str:
-    """The recording as a bar: each segment a block in its emotion's colour, where it is;
-    with the recording's player, a click on a block (or a table row) plays that segment."""
+@dataclass(frozen=True)
+class Lane:
+    """One strip of the segment view: a recording's segments, or one channel's, with the
+    audio its blocks play."""
+
+    timeline: SegmentTimeline
+    name: str | None = None  # a split channel's; None for the one strip of a mix
+    audio_url: str | None = None
+
+
+def lanes_of(prediction: Prediction, audio_urls: Sequence[str | None]) -> list[Lane]:
+    """A split recording's channels, each with its own audio (`audio_urls` in the channels'
+    order), else the recording's one timeline with the first audio."""
+    if prediction.channels is None:
+        return [Lane(prediction.segments, None, audio_urls[0] if audio_urls else None)]
+    return [
+        Lane(c.segments, c.name, audio_urls[i] if i < len(audio_urls) else None)
+        for i, c in enumerate(prediction.channels)
+    ]
+
+
+def _blocks(timeline: SegmentTimeline, duration_s: float, lang: str) -> str:
+    """Each segment a block in its emotion's colour, where it is on [0, duration_s]."""
     blocks = []
     for start, end, emotion, probs in zip(
         timeline.start_s, timeline.end_s, timeline.top, timeline.probs, strict=True
@@ -274,48 +306,116 @@ def segment_strip_html(
             f'data-start="{start:.2f}" data-end="{end:.2f}" title="{html.escape(tip)}" '
             f'style="left:{left:.3f}%;width:{width:.3f}%;background:{emotion.colour}"></div>'
         )
+    return "".join(blocks)
+
+
+def _lane_html(lane: Lane, duration_s: float, lang: str) -> str:
+    """A strip, under its channel's name when split; a channel without speech says so. Its
+    audio rides on it, for the page's script to play its segments."""
+    src = f' data-src="{html.escape(lane.audio_url)}"' if lane.audio_url else ""
+    strip = f'<div class="e2v-strip" title="{clock(duration_s)}">'
+    strip += f"{_blocks(lane.timeline, duration_s, lang)}</div>"
+    if lane.name is None:
+        return f'<div class="e2v-lane"{src}>{strip}</div>'
+    quiet = "" if len(lane.timeline) else (
+        f'<span class="e2v-lane-note">{t("channel_no_speech", lang)}</span>'
+    )  # fmt: skip
+    name = html.escape(lane.name)
+    return (
+        f'<div class="e2v-lane" data-name="{name}"{src}><div class="e2v-lane-name">'
+        f"<b>{name}</b>{quiet}</div>{strip}</div>"
+    )
+
+
+def segment_strip_html(lanes: Sequence[Lane], duration_s: float, lang: str) -> str:
+    """The recording as a bar per lane on one time axis, each segment a block in its
+    emotion's colour; with audio, a click on a block (or a table row) plays that segment."""
     legend = " ".join(
         f'<span class="e2v-legend" style="--e2v-colour:{e.colour}">'
         f"{html.escape(emotion_label(e, lang))}</span>"
-        for e in dict.fromkeys(timeline.top)
+        for e in dict.fromkeys(e for lane in lanes for e in lane.timeline.top)
     )
+    first_url = next((lane.audio_url for lane in lanes if lane.audio_url), None)
     player = ""
-    if audio_url:
+    if first_url:
         player = (
             f'<div class="e2v-player"><span>{t("play_hint", lang)}</span>'
             f'<audio id="e2v-player" controls preload="auto" '
-            f'src="{html.escape(audio_url)}"></audio></div>'
+            f'src="{html.escape(first_url)}"></audio></div>'
         )
+    strips = "".join(_lane_html(lane, duration_s, lang) for lane in lanes)
     return (
-        f'<div class="e2v-strip" title="{clock(duration_s)}">{"".join(blocks)}</div>'
+        f"{strips}"
         f'<div class="e2v-strip-axis"><span>{clock(0)}</span><span>{clock(duration_s)}</span></div>'
         f"<div>{legend}</div>{player}"
     )
 
 
-def summary_markdown(timeline: SegmentTimeline, duration_s: float, lang: str) -> str:
+MAX_CHANGES_LISTED = 8  # a split summary's merged changes: the table has every segment
+
+
+def summary_markdown(
+    timeline: SegmentTimeline,
+    duration_s: float,
+    lang: str,
+    channels: list[ChannelTimeline] | None = None,
+) -> str:
+    """Segments, speech and the dominant emotions; for split channels, who talked how long,
+    how long both did, and each one's emotion changes (a merged timeline's are not a
+    speaker's: they count each channel's own)."""
     summary = timeline.summary()
     dominant = emotion_label(emotion_for_token(summary["dominant"]), lang)
     shares = sorted(summary["distribution"].items(), key=lambda kv: -kv[1])[:3]
     top3 = ", ".join(f"{emotion_label(emotion_for_token(k), lang)} {p:.0%}" for k, p in shares)
-    return t("summary", lang).format(
+    split = channels_summary(channels) if channels is not None else None
+    changes = split["changes"] if split else summary["changes"]
+    text = t("summary", lang).format(
         segments=summary["segments"],
         speech=clock(summary["speech_s"]),
         duration=clock(duration_s),
         dominant=dominant,
         top=top3,
-        changes=len(summary["changes"]),
+        changes=len(changes),
         method=timeline.method,
     )
+    return text + _channels_lines(split, lang) if split else text
 
 
-def segment_frame(timeline: SegmentTimeline, lang: str) -> pd.DataFrame:
-    """The segment table: one row per segment, in time order. No "#" column: the start
-    says which, and four columns fit a phone."""
+def _channels_lines(split: dict[str, Any], lang: str) -> str:
+    """Talk time per channel and overlap; emotion changes per channel, then the first of
+    them in time order, each with whose it is."""
+    talk = ", ".join(f"{name} {clock(s)}" for name, s in split["talk_s"].items())
+    counts = ", ".join(
+        t("changes_count", lang).format(name=name, count=count)
+        for name, count in split["changes_per_channel"].items()
+    )
+    listed = [
+        f"{clock(c['time_s'])} {c['channel']}: {_label(c['from'], lang)} → {_label(c['to'], lang)}"
+        for c in split["changes"][:MAX_CHANGES_LISTED]
+    ]
+    more = " …" if len(split["changes"]) > MAX_CHANGES_LISTED else ""
+    return (
+        "  \n" + t("summary_talk", lang).format(talk=talk, overlap=clock(split["overlap_s"]))
+        + "  \n" + t("summary_channel_changes", lang).format(changes=counts)
+        + "".join(f"  \n· {line}" for line in listed) + more
+    )  # fmt: skip
+
+
+def _label(key: str, lang: str) -> str:
+    return emotion_label(emotion_for_token(key), lang)
+
+
+def segment_frame(
+    timeline: SegmentTimeline, lang: str, channel_names: list[str] | None = None
+) -> pd.DataFrame:
+    """The segment table: one row per segment, in time order, with each one's channel when
+    split. No "#" column: the start says which, and four columns fit a phone."""
+    channel = {t("col_channel", lang): channel_names} if channel_names is not None else {}
     return pd.DataFrame(
         {
             t("col_start", lang): [clock(s) for s in timeline.start_s],
             t("col_end", lang): [clock(e) for e in timeline.end_s],
+            **channel,
             t("col_emotion", lang): [emotion_label(e, lang) for e in timeline.top],
             t("col_confidence", lang): [round(float(p.max()), 3) for p in timeline.probs],
         }

@@ -201,6 +201,39 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "Check at least two emotions to score: one emotion alone always scores 100%.",
         "zh": "请至少勾选两种参与评分的情绪：只有一种情绪时得分总是 100%。",
     },
+    "channels": {"en": "Channels", "zh": "声道"},
+    "channels_mix": {"en": "Mix (one signal)", "zh": "混合（作为一路信号）"},
+    "channels_split": {"en": "Split (one speaker per channel)", "zh": "分离（每个声道一位说话人）"},
+    "channels_info": {
+        "en": "Split analyses each channel of a stereo call apart, cut into speech segments.",
+        "zh": "分离：立体声通话的每个声道单独分析，并切分为语音片段。",
+    },
+    "channel_names": {"en": "Channel names", "zh": "声道名称"},
+    "channel_names_placeholder": {"en": "agent, customer", "zh": "坐席, 客户"},
+    "split_frame": {
+        "en": "Split channels give each speaker a segment timeline: choose granularity "
+        "Utterance, or channels Mix for a frame timeline.",
+        "zh": "分离声道为每位说话人生成片段时间轴：请选择整句粒度，或选择混合声道以查看帧级时间轴。",
+    },
+    "split_segmentation": {
+        "en": "Split channels cut each speaker's speech with VAD: choose segmentation Auto or VAD.",
+        "zh": "分离声道使用 VAD 切分每位说话人的语音：请选择自动或 VAD 分段。",
+    },
+    "channel_names_bad": {
+        "en": "Channel names must be distinct and non-empty, separated by commas: agent, customer.",
+        "zh": "声道名称须互不相同且不为空，用逗号分隔，例如：坐席, 客户。",
+    },
+    "col_channel": {"en": "channel", "zh": "声道"},
+    "channel_no_speech": {"en": "no speech on this channel", "zh": "该声道没有语音"},
+    "summary_talk": {
+        "en": "Talk time: {talk} · overlap {overlap}",
+        "zh": "说话时长：{talk} · 重叠 {overlap}",
+    },
+    "summary_channel_changes": {
+        "en": "Emotion changes: {changes}",
+        "zh": "情感变化：{changes}",
+    },
+    "changes_count": {"en": "{name} {count}", "zh": "{name} {count} 次"},
     # The Evaluate tab.
     "tab_evaluate": {"en": "📊 Evaluate", "zh": "📊 评估"},
     "eval_intro": {

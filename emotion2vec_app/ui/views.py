@@ -24,6 +24,7 @@ from emotion2vec_app.ui.text import LANGUAGES, t
 
 FIRST_LANGUAGE = "en"  # the page is built in English; the browser's language follows on load
 BANNER = '<div class="e2v-banner">{}</div>'
+CHANNEL_PLOTS = 4  # a split call's channels with a score chart each: beyond, the table says
 # Gradio refuses a whole batch when one file's type is not allowed, and its "audio" goes by
 # mimetype, which calls .webm (browser recordings) and .mp4 video: name our suffixes too.
 BATCH_FILE_TYPES = ["audio", *sorted(AUDIO_SUFFIXES)]
@@ -36,6 +37,10 @@ def granularity_choices(lang: str) -> list[tuple[str, str]]:
 
 def segmentation_choices(lang: str) -> list[tuple[str, str]]:
     return [(t(f"seg_{key}", lang), key) for key in ("auto", "off", "vad", "fixed")]
+
+
+def channel_choices(lang: str) -> list[tuple[str, str]]:
+    return [(t(f"channels_{key}", lang), key) for key in ("mix", "split")]
 
 
 def emotion_choices(classes: Sequence[Emotion], lang: str) -> list[tuple[str, str]]:
@@ -96,8 +101,10 @@ def merged_updates(parts: list[dict[Component, Update]]) -> dict[Component, Upda
 
 
 def components_of(part: Any) -> list[Component]:
-    """A view dataclass's components, in field order: the outputs of an event that fills it."""
-    return [getattr(part, field.name) for field in fields(part)]
+    """A view dataclass's components, in field order (a tuple field's in its order): the
+    outputs of an event that fills it."""
+    values = [getattr(part, field.name) for field in fields(part)]
+    return [c for value in values for c in (value if isinstance(value, tuple) else (value,))]
 
 
 # --- the header ------------------------------------------------------------------------------
@@ -148,18 +155,38 @@ def _takes_comma_strings(choice: gr.CheckboxGroup) -> gr.CheckboxGroup:
     return choice
 
 
+def advanced(texts: Texts, prefix: str) -> gr.Accordion:
+    """The folded section of options most analyses leave as they are."""
+    accordion = gr.Accordion(t("advanced", texts.lang), open=False, elem_id=f"{prefix}advanced")
+    return texts.label(accordion, "advanced")
+
+
 def emotion_choice(texts: Texts, prefix: str, classes: Sequence[Emotion]) -> gr.CheckboxGroup:
-    """The engine's classes, all checked, folded away with the other advanced options."""
+    """The engine's classes, all checked."""
     lang0 = texts.lang
-    advanced = gr.Accordion(t("advanced", lang0), open=False, elem_id=f"{prefix}advanced")
-    with texts.label(advanced, "advanced"):
-        choice = texts.choices(
-            gr.CheckboxGroup(emotion_choices(classes, lang0), value=[e.key for e in classes],
-                             label=t("emotions", lang0), info=t("emotions_info", lang0),
-                             elem_id=f"{prefix}emotions"),
-            "emotions", lambda lang: emotion_choices(classes, lang), "emotions_info",
-        )  # fmt: skip
+    choice = texts.choices(
+        gr.CheckboxGroup(emotion_choices(classes, lang0), value=[e.key for e in classes],
+                         label=t("emotions", lang0), info=t("emotions_info", lang0),
+                         elem_id=f"{prefix}emotions"),
+        "emotions", lambda lang: emotion_choices(classes, lang), "emotions_info",
+    )  # fmt: skip
     return _takes_comma_strings(choice)
+
+
+def channel_choice(texts: Texts, prefix: str) -> tuple[gr.Radio, gr.Textbox]:
+    """Mix or split a stereo call's channels, and the speakers' names, in channel order."""
+    lang0 = texts.lang
+    channels = texts.choices(
+        gr.Radio(channel_choices(lang0), value="mix", label=t("channels", lang0),
+                 info=t("channels_info", lang0), elem_id=f"{prefix}channels"),
+        "channels", channel_choices, "channels_info",
+    )  # fmt: skip
+    names = texts.words(
+        gr.Textbox(label=t("channel_names", lang0), elem_id=f"{prefix}channel-names",
+                   placeholder=t("channel_names_placeholder", lang0)),
+        label="channel_names", placeholder="channel_names_placeholder",
+    )  # fmt: skip
+    return channels, names
 
 
 @dataclass(frozen=True)
@@ -168,13 +195,16 @@ class Options:
     embedding: gr.Checkbox
     segmentation: gr.Radio
     emotions: gr.CheckboxGroup
+    channels: gr.Radio
+    channel_names: gr.Textbox
     smooth: gr.Slider | None = None  # the single view's frame timeline only
 
 
 def options_column(
     texts: Texts, prefix: str, classes: Sequence[Emotion], *, smooth: bool
 ) -> Options:
-    """Granularity, smoothing (when asked for), embedding, segmentation and the emotions."""
+    """Granularity, smoothing (when asked for), embedding, segmentation; folded: the emotions
+    and the channels."""
     lang0 = texts.lang
     granularity = texts.choices(
         gr.Radio(granularity_choices(lang0), value="utterance", label=t("granularity", lang0),
@@ -196,8 +226,10 @@ def options_column(
                  info=t("long_note", lang0), elem_id=f"{prefix}segmentation"),
         "segmentation", segmentation_choices, "long_note",
     )  # fmt: skip
-    emotions = emotion_choice(texts, prefix, classes)
-    return Options(granularity, embedding, segmentation, emotions, smoothing)
+    with advanced(texts, prefix):
+        emotions = emotion_choice(texts, prefix, classes)
+        channels, names = channel_choice(texts, prefix)
+    return Options(granularity, embedding, segmentation, emotions, channels, names, smoothing)
 
 
 # --- the single-recording tab --------------------------------------------------------------
@@ -222,6 +254,7 @@ class SingleResults:
     summary: gr.Markdown
     strip: gr.HTML
     segment_plot: gr.Plot  # Vega-Lite charts (charts.py): whole legends, gaps kept
+    channel_plots: tuple[gr.Plot, ...]  # split channels: the 2nd channel's on (segment_plot: 1st)
     segments: gr.Dataframe
     timeline: gr.Plot  # frame granularity
     timeline_note: gr.Markdown
@@ -289,8 +322,12 @@ def _long_parts(texts: Texts) -> dict[str, Component]:
     with gr.Group(visible=False, elem_id="long-view") as long:
         summary = gr.Markdown(elem_id="segment-summary")
         strip = gr.HTML(elem_id="segment-strip")
-        segment_plot = texts.label(
-            gr.Plot(label=t("segment_scores", lang0), elem_id="segment-plot"), "segment_scores"
+        segment_plot = gr.Plot(
+            label=t("segment_scores", lang0), elem_id="segment-plot", elem_classes="e2v-plot"
+        )  # labelled by each result: with a channel's name when split
+        channel_plots = tuple(
+            gr.Plot(visible=False, elem_id=f"segment-plot-{i + 2}", elem_classes="e2v-plot")
+            for i in range(CHANNEL_PLOTS - 1)
         )
         segments = texts.label(
             gr.Dataframe(label=t("segment_table", lang0), interactive=False,
@@ -302,6 +339,7 @@ def _long_parts(texts: Texts) -> dict[str, Component]:
         "summary": summary,
         "strip": strip,
         "segment_plot": segment_plot,
+        "channel_plots": channel_plots,
         "segments": segments,
     }
 
@@ -452,7 +490,8 @@ def _eval_inputs(texts: Texts, classes: Sequence[Emotion]) -> EvalInputs:
                    info=t("label_map_info", lang0), elem_id="eval-label-map"),
         label="label_map", placeholder="label_map_placeholder", info="label_map_info",
     )  # fmt: skip
-    emotions = emotion_choice(texts, "eval-", classes)
+    with advanced(texts, "eval-"):
+        emotions = emotion_choice(texts, "eval-", classes)
     with gr.Row():
         train = texts.label(
             gr.Checkbox(False, label=t("train_head", lang0), elem_id="eval-train"), "train_head"
