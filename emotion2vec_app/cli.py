@@ -297,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve_parser = commands.add_parser("serve", help="start the WebUI and its API (port 7860)")
     server.add_serve_arguments(serve_parser)
+    add_channel_options(serve_parser)
     add_output_options(serve_parser)
     add_model_options(serve_parser)
     serve_parser.set_defaults(

@@ -157,3 +157,26 @@ def test_analyze_batch_splits_channels_over_the_api(app, stereo_call, tmp_path):
     assert set(rows[0]["segments"]["channel"]) == set(NAMES), "each row names its channel"
     table = batch_frame(rows, "en")  # the Batch tab's table: one row per file
     assert len(table) == 1 and table[t("col_error", "en")][0] == ""
+
+
+def test_serve_channels_split_is_the_pages_and_the_apis_default(
+    browser, stereo_call, tiny_model_dir, tmp_path
+):
+    """`serve --channels split --channel-names agent,customer`: a call-centre deployment."""
+    from gradio_client import Client, handle_file
+    from server_harness import running_server
+
+    args = ("--model", str(tiny_model_dir), "--channels", "split", "--channel-names",
+            "agent,customer")  # fmt: skip
+    with running_server(tmp_path, *args) as server:
+        client = Client(server.url, verbose=False, download_files=str(tmp_path))
+        result, _ = client.predict(handle_file(str(stereo_call)), "utterance", False,
+                                   api_name="/analyze")  # fmt: skip
+        assert [c["name"] for c in result["channels"]] == list(NAMES)
+        with pages_of(browser, server.url) as open_page:
+            page = open_page()
+            page.click("#advanced button.label-wrap, #advanced > button")  # folded options
+            page.wait_for_selector("#channel-names textarea, #channel-names input")
+            names = page.locator("#channel-names textarea, #channel-names input").first
+            assert names.input_value() == "agent,customer"
+            assert page.locator("#channels input[value=split]").is_checked()

@@ -145,11 +145,16 @@ class Handlers:
     """One per page; shares the process's Engine."""
 
     def __init__(
-        self, engine: AnalysisEngine, output_root: Path, retention: Retention | None
+        self,
+        engine: AnalysisEngine,
+        output_root: Path,
+        retention: Retention | None,
+        defaults: AnalysisOptions | None = None,
     ) -> None:
         self.engine = engine
         self.output_root = output_root
         self.retention = retention
+        self.defaults = defaults or AnalysisOptions()  # serve --channels, --channel-names
 
     def run(
         self,
@@ -192,7 +197,10 @@ class Handlers:
         "segments" rows and a "summary". (Its three inputs are a stable contract: raw HTTP
         callers send exactly three values. /analyze_batch also takes the segmentation.)
         """
-        options = _options(granularity, extract_embedding)
+        options = _options(
+            granularity, extract_embedding, channels=self.defaults.channels,
+            channel_names=self.defaults.channel_names,
+        )  # fmt: skip
         upload = audio or {}
         analysis = self.run(upload.get("path"), upload.get("orig_name"), options)
         embedding = analysis.embedding_file

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 from gradio.components import Component  # at run time: gradio reads the events' hints
 
+from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.outputs import Retention, default_output_root
 from emotion2vec_app.ui import render, views
 from emotion2vec_app.ui.handlers import (
@@ -89,16 +90,20 @@ def refuse(problem: tuple[str, dict[str, Any]] | None, lang: str) -> None:
 
 
 def build_ui(
-    engine: AnalysisEngine, output_root: Path | None = None, retention: Retention | None = None
+    engine: AnalysisEngine,
+    output_root: Path | None = None,
+    retention: Retention | None = None,
+    defaults: AnalysisOptions | None = None,
 ) -> gr.Blocks:
     """The WebUI; also registers the /status, /analyze, /analyze_batch and /evaluate API
-    endpoints."""
-    handlers = Handlers(engine, output_root or default_output_root(), retention)
+    endpoints. `defaults`: the channel mode and names the server was started with."""
+    defaults = defaults or AnalysisOptions()
+    handlers = Handlers(engine, output_root or default_output_root(), retention, defaults)
     texts = Texts()
     # Gradio's upload cache is swept hourly of files older than a day.
     with gr.Blocks(title="emotion2vec+ WebUI", delete_cache=(3600, 86400)) as demo:
         top = views.header(texts, engine.status().demo, render.status_html(engine, texts.lang))
-        single, batch, evaluation = views.tabs(texts, engine.classes())
+        single, batch, evaluation = views.tabs(texts, engine.classes(), defaults)
         timer = gr.Timer(STATUS_POLL_S)
         _register_api(handlers)
         steered = StatusOutputs(

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.outputs import Retention
 from emotion2vec_app.ui.examples import EXAMPLE_FOR_WARMUP, EXAMPLES
 
@@ -80,7 +81,8 @@ def serve(
     auth = parse_auth(args.auth)
     host = "0.0.0.0" if args.listen else args.host
     output_dir = Path(args.output_dir)
-    demo = build_ui(engine, output_dir, retention)
+    defaults = AnalysisOptions(channels=args.channels, channel_names=args.channel_names)
+    demo = build_ui(engine, output_dir, retention, defaults)
     demo.queue(max_size=QUEUE_MAX_SIZE)
     try:
         app, local_url, share_url = demo.launch(

@@ -17,6 +17,7 @@ from gradio.components import Component
 from emotion2vec_app.dataset import MANIFEST_SUFFIXES
 from emotion2vec_app.files import AUDIO_SUFFIXES
 from emotion2vec_app.labels import EMOTIONS, Emotion
+from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.ui.evaluation import DEFAULT_FOLDS
 from emotion2vec_app.ui.examples import example_clips
 from emotion2vec_app.ui.render import emotion_label
@@ -173,16 +174,20 @@ def emotion_choice(texts: Texts, prefix: str, classes: Sequence[Emotion]) -> gr.
     return _takes_comma_strings(choice)
 
 
-def channel_choice(texts: Texts, prefix: str) -> tuple[gr.Radio, gr.Textbox]:
-    """Mix or split a stereo call's channels, and the speakers' names, in channel order."""
+def channel_choice(
+    texts: Texts, prefix: str, defaults: AnalysisOptions
+) -> tuple[gr.Radio, gr.Textbox]:
+    """Mix or split a stereo call's channels, and the speakers' names, in channel order;
+    first as the server was started (serve --channels, --channel-names)."""
     lang0 = texts.lang
     channels = texts.choices(
-        gr.Radio(channel_choices(lang0), value="mix", label=t("channels", lang0),
+        gr.Radio(channel_choices(lang0), value=defaults.channels, label=t("channels", lang0),
                  info=t("channels_info", lang0), elem_id=f"{prefix}channels"),
         "channels", channel_choices, "channels_info",
     )  # fmt: skip
     names = texts.words(
-        gr.Textbox(label=t("channel_names", lang0), elem_id=f"{prefix}channel-names",
+        gr.Textbox(",".join(defaults.channel_names or ()), label=t("channel_names", lang0),
+                   elem_id=f"{prefix}channel-names",
                    placeholder=t("channel_names_placeholder", lang0)),
         label="channel_names", placeholder="channel_names_placeholder",
     )  # fmt: skip
@@ -201,7 +206,12 @@ class Options:
 
 
 def options_column(
-    texts: Texts, prefix: str, classes: Sequence[Emotion], *, smooth: bool
+    texts: Texts,
+    prefix: str,
+    classes: Sequence[Emotion],
+    defaults: AnalysisOptions,
+    *,
+    smooth: bool,
 ) -> Options:
     """Granularity, smoothing (when asked for), embedding, segmentation; folded: the emotions
     and the channels."""
@@ -228,7 +238,7 @@ def options_column(
     )  # fmt: skip
     with advanced(texts, prefix):
         emotions = emotion_choice(texts, prefix, classes)
-        channels, names = channel_choice(texts, prefix)
+        channels, names = channel_choice(texts, prefix, defaults)
     return Options(granularity, embedding, segmentation, emotions, channels, names, smoothing)
 
 
@@ -271,10 +281,10 @@ class SingleView:
     results: SingleResults
 
 
-def single_view(texts: Texts, classes: Sequence[Emotion]) -> SingleView:
+def single_view(texts: Texts, classes: Sequence[Emotion], defaults: AnalysisOptions) -> SingleView:
     with gr.Row():
         with gr.Column():
-            inputs = _single_inputs(texts, classes)
+            inputs = _single_inputs(texts, classes, defaults)
         with gr.Column():
             results = SingleResults(
                 **_score_parts(texts),
@@ -285,14 +295,16 @@ def single_view(texts: Texts, classes: Sequence[Emotion]) -> SingleView:
     return SingleView(inputs, results)
 
 
-def _single_inputs(texts: Texts, classes: Sequence[Emotion]) -> SingleInputs:
+def _single_inputs(
+    texts: Texts, classes: Sequence[Emotion], defaults: AnalysisOptions
+) -> SingleInputs:
     lang0 = texts.lang
     audio = texts.label(
         gr.Audio(sources=["upload", "microphone"], type="filepath", label=t("audio", lang0),
                  elem_id="audio-input"),
         "audio",
     )  # fmt: skip
-    options = options_column(texts, "", classes, smooth=True)
+    options = options_column(texts, "", classes, defaults, smooth=True)
     with gr.Row():
         analyze = gr.Button(
             t("analyze", lang0), variant="primary", interactive=False, elem_id="analyze"
@@ -397,7 +409,7 @@ class BatchView:
     json: gr.JSON
 
 
-def batch_view(texts: Texts, classes: Sequence[Emotion]) -> BatchView:
+def batch_view(texts: Texts, classes: Sequence[Emotion], defaults: AnalysisOptions) -> BatchView:
     lang0 = texts.lang
     with gr.Row():
         with gr.Column():
@@ -406,7 +418,7 @@ def batch_view(texts: Texts, classes: Sequence[Emotion]) -> BatchView:
                         label=t("batch_files", lang0), elem_id="batch-files"),
                 "batch_files",
             )  # fmt: skip
-            options = options_column(texts, "batch-", classes, smooth=False)
+            options = options_column(texts, "batch-", classes, defaults, smooth=False)
             analyze = gr.Button(
                 t("analyze_all", lang0), variant="primary", interactive=False,
                 elem_id="analyze-batch",
@@ -533,16 +545,18 @@ def _eval_results(texts: Texts) -> EvalResults:
 
 
 def tabs(
-    texts: Texts, classes: Sequence[Emotion] = EMOTIONS
+    texts: Texts,
+    classes: Sequence[Emotion] = EMOTIONS,
+    defaults: AnalysisOptions | None = None,
 ) -> tuple[SingleView, BatchView, EvalView]:
     """One recording, a batch, and an evaluation; `classes` are those the engine scores.
     Tabs too wide for a phone wrap: a "more" menu would hide the Evaluate tab, and keeps a
     hidden copy of the labels that follows a change of language a moment late."""
     with gr.Tabs(overflow_behavior="wrap"):
         with gr.Tab(t("tab_single", texts.lang), id="single") as single_tab:
-            single = single_view(texts, classes)
+            single = single_view(texts, classes, defaults or AnalysisOptions())
         with gr.Tab(t("tab_batch", texts.lang), id="batch") as batch_tab:
-            batch = batch_view(texts, classes)
+            batch = batch_view(texts, classes, defaults or AnalysisOptions())
         with gr.Tab(t("tab_evaluate", texts.lang), id="evaluate") as evaluate_tab:
             evaluate = evaluate_view(texts, classes)
     texts.label(single_tab, "tab_single")
