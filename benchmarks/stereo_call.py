@@ -22,6 +22,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -81,18 +82,24 @@ def make_call(work: Path, seconds: float) -> tuple[Path, float]:
 
 
 def run_cli(model: Path, path: Path, *options: str) -> dict:
-    """`emotion2vec-app predict` in a fresh process; its result, wall time and peak RSS."""
+    """`emotion2vec-app predict` in a fresh process; its result, wall time and peak RSS.
+
+    Its JSON goes to a file: an hour's result is larger than a pipe holds, and a child that
+    waits for the pipe to drain never exits while this loop waits for it."""
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [CLI, "predict", str(path), "--model", str(model), "--no-save", "--json", "-q", *options],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    peak = 0.0
-    while process.poll() is None:
-        with contextlib.suppress(OSError, AttributeError):
-            peak = peak_rss_mb(process.pid)
-        time.sleep(0.1)
-    output = process.stdout.read().decode()
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(
+            [CLI, "predict", str(path), "--model", str(model), "--no-save", "--json", "-q",
+             *options],
+            stdout=out, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        peak = 0.0
+        while process.poll() is None:
+            with contextlib.suppress(OSError, AttributeError):
+                peak = peak_rss_mb(process.pid)
+            time.sleep(0.1)
+        out.seek(0)
+        output = out.read().decode()
     if process.returncode:
         raise RuntimeError(f"predict {' '.join(options)} failed with {process.returncode}")
     return {"wall_s": time.perf_counter() - started, "peak_rss_mb": peak,
@@ -102,10 +109,11 @@ def run_cli(model: Path, path: Path, *options: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--minutes", type=float, help="length of the call (default 60; 3 quick)")
     parser.add_argument("--work", type=Path, default=HERE / ".work")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
-    seconds = 180.0 if args.quick else 3600.0
+    seconds = 60 * (args.minutes or (3 if args.quick else 60))
     model = build_model(args.work, args.quick)
     path, built_overlap = make_call(args.work, seconds)
     mixed = run_cli(model, path)
