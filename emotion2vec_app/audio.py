@@ -419,13 +419,20 @@ class _Mono16k:
         for stored, column in zip(self._blocks, frames.T, strict=True):
             stored.append(np.array(column, dtype=np.float32))  # own memory, not the block's
 
-    def channels(self) -> list[np.ndarray]:
-        """Each stored channel at 16 kHz: one, the mix, unless channels are kept apart."""
+    def channels(self) -> np.ndarray:
+        """Every stored channel at 16 kHz as one (C, N) array: one row, the mix, unless kept apart.
+
+        Each channel's blocks are released as soon as they are copied, so an hour of stereo
+        peaks at its 460 MB plus one channel's blocks, not twice its size."""
         if self._resampler is not None:
             self._store(np.zeros((0, len(self._blocks)), np.float32), last=True)
             self._resampler = None
-        merged = [np.concatenate(blocks) for blocks in self._blocks] or [np.zeros(0, np.float32)]
-        self._blocks = [[channel] for channel in merged]
+        length = sum(len(block) for block in self._blocks[0]) if self._blocks else 0
+        merged = np.empty((max(len(self._blocks), 1), length), np.float32)
+        for row, blocks in zip(merged, self._blocks, strict=False):
+            np.concatenate(blocks, out=row)
+            blocks.clear()
+        self._blocks = []
         return merged
 
 
@@ -447,8 +454,8 @@ def _finish(
         )
     check_duration(info.duration_s, name, max_duration_s)
     stored = mono.channels()
-    kept = np.stack(stored) if len(stored) > 1 else None  # (C, N), apart as asked
-    samples = kept.mean(axis=0) if kept is not None else stored[0]
+    kept = stored if len(stored) > 1 else None  # (C, N), apart as asked
+    samples = stored.mean(axis=0, dtype=np.float32) if kept is not None else stored[0]
     del stored
     if not np.isfinite(samples).all():  # finite input can still overflow float32 on the way
         raise InvalidSamples(
