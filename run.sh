@@ -106,7 +106,7 @@ case "${1:-}" in
     ensure_test_tools
     exec $VENV/bin/python -m pytest "$@"
     ;;
-  predict|evaluate|train-head)
+  predict|evaluate|train-head|stream)
     exec $VENV/bin/emotion2vec-app "$@"
     ;;
   batch|ray-serve)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from emotion2vec_app import writers
+from emotion2vec_app import live_cli, writers
 from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S
 from emotion2vec_app.distributed import cli as ray_cli
 from emotion2vec_app.engine import (
@@ -306,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ray_cli.add_commands(commands, add_model_options, add_channel_options)
     research_cli.add_commands(commands, add_model_options, engine_from_args)
+    live_cli.add_command(commands, add_model_options, engine_from_args, DEMO_NOTE)
 
     warmup_parser = commands.add_parser(
         "warmup", help="wait for a running server's model, then analyse an example clip"

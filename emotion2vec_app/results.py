@@ -326,3 +326,86 @@ class Prediction:
         if run_dir is not None:
             result["run_dir"] = run_dir
         return result
+
+
+@dataclass(frozen=True)
+class LiveUpdate:
+    """One hop of a live stream: the last `window_s` seconds, scored as an utterance.
+
+    `emotion` and `scores` are empty when the window holds no speech: silence gets no
+    made-up emotion. `skipped` counts the windows passed over to reach this one (scoring
+    was slower than the hop); `latency_s` runs from the arrival of the chunk that completed
+    the window to this result."""
+
+    t_s: float  # the window's end, in stream time
+    window_s: float
+    speech: bool
+    emotions: tuple[Emotion, ...]
+    probs: np.ndarray | None  # (C,) in the order of `emotions`; None without speech
+    skipped: int
+    latency_s: float
+    inference_s: float
+    done_at: float  # time.perf_counter() when it was ready: the achieved hop's clock
+
+    @property
+    def emotion(self) -> Emotion | None:
+        return None if self.probs is None else self.emotions[int(np.argmax(self.probs))]
+
+    @property
+    def confidence(self) -> float | None:
+        return None if self.probs is None else float(np.max(self.probs))
+
+    @property
+    def scores(self) -> dict[str, float]:
+        if self.probs is None:
+            return {}
+        return {e.key: float(p) for e, p in zip(self.emotions, self.probs, strict=True)}
+
+    def to_json(self) -> dict[str, Any]:
+        """One line of `stream --json`."""
+        top, confidence = self.emotion, self.confidence
+        return {
+            "t_s": round(self.t_s, 3),
+            "start_s": round(self.t_s - self.window_s, 3),
+            "speech": self.speech,
+            "emotion": top.key if top else None,
+            "confidence": None if confidence is None else round(confidence, 6),
+            "scores": {key: round(p, 6) for key, p in self.scores.items()},
+            "emotion_zh": top.zh if top else None,
+            "emoji": top.emoji if top else None,
+            "skipped": self.skipped,
+            "latency_ms": round(self.latency_s * 1000, 1),
+            "inference_ms": round(self.inference_s * 1000, 1),
+        }
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    """How a live stream kept up: latency percentiles and the achieved hop (wall seconds
+    between updates, against the hop asked for)."""
+
+    updates: int
+    skipped: int
+    latency_p50_s: float
+    latency_p95_s: float
+    achieved_hop_s: float | None  # None with fewer than two updates
+
+    @classmethod
+    def of(cls, updates: list[LiveUpdate]) -> LiveStats:
+        latencies = [u.latency_s for u in updates] or [0.0]
+        done = [u.done_at for u in updates]
+        return cls(
+            updates=len(updates),
+            skipped=sum(u.skipped for u in updates),
+            latency_p50_s=float(np.percentile(latencies, 50)),
+            latency_p95_s=float(np.percentile(latencies, 95)),
+            achieved_hop_s=(done[-1] - done[0]) / (len(done) - 1) if len(done) > 1 else None,
+        )
+
+    def line(self) -> str:
+        hop = self.achieved_hop_s
+        every = "" if hop is None else f"; an update every {hop:.2f} s"
+        return (
+            f"{self.updates} updates ({self.skipped} windows skipped); latency p50 "
+            f"{self.latency_p50_s * 1000:.0f} ms, p95 {self.latency_p95_s * 1000:.0f} ms{every}"
+        )

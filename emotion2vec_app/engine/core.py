@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
+import numpy as np
+
 from emotion2vec_app.audio import AudioError, Waveform, decode_audio
+from emotion2vec_app.engine import live as rolling
 from emotion2vec_app.engine.interface import (
     DEFAULT_WAIT_S,
     AudioSource,
@@ -24,7 +27,7 @@ from emotion2vec_app.engine.interface import (
 )
 from emotion2vec_app.labels import EMOTIONS, Emotion
 from emotion2vec_app.options import AnalysisOptions
-from emotion2vec_app.results import Prediction
+from emotion2vec_app.results import LiveUpdate, Prediction
 
 MAX_BATCH_SAMPLES = 16 * 15 * 16000  # padded audio in one pass: 16 clips of 15 s
 INPUT_ERRORS = (AudioError, OutOfMemory)  # what fails one input, never its batch
@@ -161,6 +164,24 @@ class AnalysisCore(ABC):
             progress=progress,
         )
         return outcome.unwrap()
+
+    def stream(
+        self,
+        chunks: Iterable[np.ndarray],
+        window_s: float = rolling.DEFAULT_WINDOW_S,
+        hop_s: float = rolling.DEFAULT_HOP_S,
+        *,
+        emotions: Sequence[str] | None = None,
+        live: bool = True,
+        timeout: float | None = DEFAULT_WAIT_S,
+    ) -> Iterator[LiveUpdate]:
+        """The last `window_s` seconds of 16 kHz mono float32 `chunks` (any size), scored as
+        an utterance every `hop_s` (engine.live): skipping to the newest window when behind a
+        live source, every window of a recording (`live=False`). `emotions`: a subset, as in
+        AnalysisOptions. Bad settings are refused here, not at the first hop."""
+        window, hop = rolling.window_sizes(window_s, hop_s)
+        options = AnalysisOptions(segmentation="off", emotions=emotions)
+        return rolling.updates(self, chunks, window, hop, options, live, timeout)
 
     def analyze_batch(
         self,

@@ -7,7 +7,7 @@ Engine and the Ray Serve client (distributed.remote_engine) both implement it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -19,7 +19,7 @@ from emotion2vec_app.audio import Waveform
 from emotion2vec_app.labels import Emotion
 from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.progress import Progress
-from emotion2vec_app.results import Prediction
+from emotion2vec_app.results import LiveUpdate, Prediction
 
 DEFAULT_WAIT_S = 120.0
 
@@ -151,3 +151,16 @@ class AnalysisEngine(Protocol):
         timeout: float | None = DEFAULT_WAIT_S,
         progress: Progress | None = None,
     ) -> list[Outcome]: ...
+
+    def stream(
+        self,
+        chunks: Iterable[np.ndarray],
+        window_s: float = 3.0,
+        hop_s: float = 0.5,
+        *,
+        emotions: Sequence[str] | None = None,
+        live: bool = True,
+        timeout: float | None = DEFAULT_WAIT_S,
+    ) -> Iterator[LiveUpdate]:
+        """A rolling window over 16 kHz chunks, one LiveUpdate per hop (engine.live)."""
+        ...

@@ -29,6 +29,7 @@ from emotion2vec_app.engine.interface import (
     OutOfMemory,
     Progress,
 )
+from emotion2vec_app.engine.turns import TurnLock
 from emotion2vec_app.heads import HeadError, LinearHead, load_head
 from emotion2vec_app.labels import EMOTIONS, Emotion
 from emotion2vec_app.model.source import DEFAULT_MODEL_ID, ModelError, resolve_model
@@ -87,7 +88,7 @@ class Engine(AnalysisCore):
         self._load_seconds: float | None = None
         self._ready = threading.Event()
         self._start_lock = threading.Lock()
-        self._infer_lock = threading.Lock()
+        self._infer_lock = TurnLock()  # requests take turns pass by pass, in arrival order
         self._thread: threading.Thread | None = None
         if autostart:
             self.start()

@@ -152,3 +152,9 @@ def segment(
         warning = f"{reason.capitalize()}: the audio was cut into fixed {window_s:g} s windows."
         return Segmentation("fixed", fixed_windows(len(samples), window_s), [warning])
     return Segmentation("fixed", fixed_windows(len(samples), window_s))
+
+
+def has_speech(samples: np.ndarray) -> bool:
+    """Whether Silero VAD hears speech (at least MIN_SPEECH_MS of it): a live window without
+    any is reported as silence, not scored into a made-up emotion."""
+    return bool(vad_spans(samples))
