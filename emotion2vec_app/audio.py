@@ -149,6 +149,14 @@ def _display_name(name: str | None, fallback: str) -> str:
 
 def _from_array(array: np.ndarray, mono: _Mono16k) -> tuple[_Mono16k, SourceInfo]:
     rate, name = mono.rate, mono.name
+    frames = _array_frames(array, name)
+    _check_rate(rate, name)
+    mono.add(frames)
+    return mono, SourceInfo(name, "array", int(rate), frames.shape[1], len(frames) / rate)
+
+
+def _array_frames(array: np.ndarray, name: str) -> np.ndarray:
+    """A sample array as (n, channels) float32 in [-1, 1], a copy the caller cannot change."""
     scale = _ARRAY_SCALES.get(array.dtype)
     if scale is None:
         raise AudioError(
@@ -168,12 +176,60 @@ def _from_array(array: np.ndarray, mono: _Mono16k) -> tuple[_Mono16k, SourceInfo
         array = array.T if channel_axis == 0 else array
     else:
         raise AudioError(f"'{name}' has {array.ndim} dimensions: pass (samples, channels).")
-    _check_rate(rate, name)
     frames = np.array(array, dtype=np.float32, order="C")  # a copy: callers keep their array
     if scale != 1.0:
         frames *= np.float32(1.0 / scale)
-    mono.add(frames)
-    return mono, SourceInfo(name, "array", int(rate), frames.shape[1], len(frames) / rate)
+    return frames
+
+
+class LiveRecording:
+    """A recording that arrives in chunks, as a browser's microphone sends it.
+
+    Each chunk is converted to 16 kHz mono as it comes, by one resampler for the whole
+    recording (so chunk edges leave no trace), and handed back for the live windows; the
+    whole is kept, as a decoded file would be, for the normal analysis when it stops.
+    """
+
+    def __init__(
+        self, name: str = "microphone", max_duration_s: float | None = DEFAULT_MAX_DURATION_S
+    ) -> None:
+        self.name = name
+        self.max_duration_s = max_duration_s
+        self._mono: _Mono16k | None = None
+        self._channels = 1
+        self._handed = 0  # stored blocks already handed back
+
+    @property
+    def duration_s(self) -> float:
+        return self._mono.source_frames / self._mono.rate if self._mono else 0.0
+
+    def add(self, rate: int, samples: np.ndarray) -> np.ndarray:
+        """Take one chunk ((n,) or (n, channels), int or float); return its new 16 kHz mono
+        samples (a resampler holds a few back until the next chunk)."""
+        if samples.size == 0:
+            return np.zeros(0, np.float32)
+        frames = _array_frames(samples, self.name)
+        if self._mono is None:
+            _check_rate(rate, self.name)
+            self._mono, self._channels = _Mono16k(rate, self.name), frames.shape[1]
+        elif rate != self._mono.rate:
+            raise AudioError(
+                f"'{self.name}' changed from {self._mono.rate} Hz to {rate} Hz while "
+                "recording: stop and record again."
+            )
+        check_duration(self.duration_s + len(frames) / rate, self.name, self.max_duration_s)
+        self._mono.add(frames)
+        blocks = self._mono._blocks[0] if self._mono._blocks else []
+        new, self._handed = blocks[self._handed :], len(blocks)
+        return np.concatenate(new) if new else np.zeros(0, np.float32)
+
+    def waveform(self) -> Waveform:
+        """The whole recording, checked and warned about like any decoded file."""
+        if self._mono is None:
+            raise _empty(self.name)
+        rate = self._mono.rate
+        info = SourceInfo(self.name, "microphone", rate, self._channels, self.duration_s)
+        return _finish(self._mono, info, [], MIN_DURATION_S, self.max_duration_s)
 
 
 def _from_file(

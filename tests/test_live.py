@@ -15,7 +15,14 @@ import pytest
 import soundfile as sf
 from clips import speak
 
-from emotion2vec_app.audio import InvalidSamples, decode_audio
+from emotion2vec_app.audio import (
+    AudioError,
+    AudioTooLong,
+    EmptyAudio,
+    InvalidSamples,
+    LiveRecording,
+    decode_audio,
+)
 from emotion2vec_app.cli import main
 from emotion2vec_app.engine import Engine
 from emotion2vec_app.engine.live import window_count
@@ -260,3 +267,34 @@ def test_cli_plain_lines_realtime_and_bad_requests(
     assert len(lines) == 3
     assert "8.00 s" in lines[0] and "%" in lines[0]
     assert "10.00 s" in lines[-1] and "no speech" not in lines[0]
+
+
+def test_a_microphone_recording_is_resampled_as_it_arrives_and_kept_whole() -> None:
+    rate = 48000
+    seconds = np.arange(3 * rate) / rate
+    tone = (np.sin(2 * np.pi * 220 * seconds) * 12000).astype(np.int16)
+    recording = LiveRecording()
+    handed = [recording.add(rate, tone[i : i + 4800]) for i in range(0, len(tone), 4800)]
+    live = np.concatenate(handed)
+    whole = recording.waveform()
+    assert whole.info.format == "microphone" and whole.info.sample_rate == rate
+    assert whole.info.duration_s == pytest.approx(3.0)
+    assert len(whole.samples) == pytest.approx(3 * RATE, abs=2)
+    # What was handed back live is the start of the whole, sample for sample.
+    assert len(live) > 3 * RATE - 1000
+    np.testing.assert_array_equal(live, whole.samples[: len(live)])
+    offline = decode_audio(tone, sample_rate=rate).samples
+    np.testing.assert_allclose(whole.samples, offline, atol=1e-4)
+
+
+def test_a_microphone_recording_refuses_what_it_cannot_keep() -> None:
+    recording = LiveRecording(max_duration_s=1.0)
+    recording.add(44100, np.zeros(22050, np.int16))
+    with pytest.raises(AudioError, match="changed from 44100 Hz to 48000 Hz"):
+        recording.add(48000, np.zeros(4800, np.int16))
+    with pytest.raises(AudioTooLong):
+        recording.add(44100, np.zeros(44100, np.int16))
+    with pytest.raises(EmptyAudio):
+        LiveRecording().waveform()
+    with pytest.raises(AudioError, match="float32, float64, int16 or int32"):
+        LiveRecording().add(16000, np.zeros(10, np.uint8))
