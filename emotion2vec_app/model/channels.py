@@ -17,21 +17,34 @@ from emotion2vec_app.audio import TARGET_RATE
 FRAME = TARGET_RATE // 50  # 20 ms energy frames
 LEAK_MARGIN_DB = 15.0  # quieter than the loudest channel by more than this: a leak, not speech
 IDENTICAL_TOLERANCE = 1e-4  # of the peak: channels this close are one signal
+BLOCK = FRAME * 50_000  # samples compared or summed at a time (1,000 s of frames, 4 MB a row)
 
 
 def identical(channels: np.ndarray) -> bool:
-    """Fake stereo: every channel the same signal (a mono recording saved as two)."""
-    peak = float(np.abs(channels).max()) or 1.0
-    return all(
-        np.allclose(channel, channels[0], rtol=0.0, atol=IDENTICAL_TOLERANCE * peak)
-        for channel in channels[1:]
-    )
+    """Fake stereo: every channel the same signal (a mono recording saved as two). Compared a
+    block at a time, so an hour needs no hour-long temporaries and a real call stops early."""
+    peak = max(float(channels.max()), -float(channels.min())) or 1.0
+    tolerance = IDENTICAL_TOLERANCE * peak
+    for start in range(0, channels.shape[1], BLOCK):
+        block = channels[:, start : start + BLOCK]
+        if np.abs(block[1:] - block[0]).max(initial=0.0) > tolerance:
+            return False
+    return True
 
 
 def frame_levels_db(channel: np.ndarray) -> np.ndarray:
-    """Mean power of each 20 ms frame of one channel, in dB (the last frame may be short)."""
+    """Mean power of each 20 ms frame of one channel, in dB (the last frame may be short).
+    Summed in float64 a block at a time: an hour's float64 copy would be 460 MB."""
     whole = len(channel) // FRAME * FRAME
-    power = np.square(channel[:whole].reshape(-1, FRAME), dtype=np.float64).mean(axis=1)
+    frames = channel[:whole].reshape(-1, FRAME)
+    step = BLOCK // FRAME
+    power = np.concatenate(
+        [
+            np.square(frames[i : i + step], dtype=np.float64).mean(axis=1)
+            for i in range(0, len(frames), step)
+        ]
+        or [np.zeros(0)]
+    )
     if whole < len(channel):
         power = np.append(power, np.square(channel[whole:], dtype=np.float64).mean())
     return 10 * np.log10(power + 1e-12)
@@ -46,4 +59,9 @@ def own_frames(channels: np.ndarray) -> np.ndarray:
 def own_speech(channel: np.ndarray, owned: np.ndarray) -> np.ndarray:
     """The channel with the frames it does not own (a row of `own_frames`) silenced: what
     its VAD should hear. One channel at a time: an hour is 230 MB a copy."""
-    return np.where(np.repeat(owned, FRAME)[: len(channel)], channel, np.float32(0))
+    heard = channel.copy()
+    whole = len(heard) // FRAME
+    heard[: whole * FRAME].reshape(-1, FRAME)[~owned[:whole]] = 0.0
+    if whole < len(owned) and not owned[whole]:
+        heard[whole * FRAME :] = 0.0
+    return heard
