@@ -291,8 +291,8 @@ class Prediction:
     def without_samples(self) -> Prediction:
         """All of it but the audio: what a page keeps between events, as a 3-hour call's
         samples would hold 700 MB per open page (a split call's channels as much again)."""
-        empty = np.zeros(0, np.float32)
-        return replace(self, waveform=replace(self.waveform, samples=empty, channels=None))
+        empty = Waveform(np.zeros(0, np.float32), self.waveform.info, self.waveform.warnings)
+        return replace(self, waveform=empty)
 
     def to_json(self, run_dir: str | None = None, embedding_file: str | None = None) -> dict:
         """The result contract of DESIGN.md; its first five keys match the 科哥 WebUI format."""

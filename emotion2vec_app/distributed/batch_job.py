@@ -210,11 +210,11 @@ class Analyzer:
 
 
 def _waveform(row: dict[str, Any]) -> Waveform:
-    """The decoded row as decoding made it: a file's channels, if kept, and their mix."""
+    """The decoded row as decoding made it: a file's samples, or its channels if kept."""
     info = json.loads(row["info"])
     warnings = info.pop("warnings")
     channels = np.ascontiguousarray(row["channels"], np.float32) if row["channels"].size else None
-    samples = np.asarray(row["samples"], np.float32) if channels is None else channels.mean(axis=0)
+    samples = np.asarray(row["samples"], np.float32) if channels is None else None
     return Waveform(samples, SourceInfo(**info), warnings, channels)
 
 

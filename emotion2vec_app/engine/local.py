@@ -378,6 +378,7 @@ class Engine(AnalysisCore):
             )
             timelines.append(timeline)
             embeddings.append(embedding)
+            del heard  # before the next channel's copy is made: one copy at a time
         merged, order = merge_channels(timelines)
         if not order:  # no channel has speech of its own: the mix, as any silent recording
             mixed = self._analyze_segmented(waveform, replace(options, channels="mix"), progress)
