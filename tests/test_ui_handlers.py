@@ -86,13 +86,13 @@ def page_parts():
     """The single view's and the status's components, built as the page builds them."""
     texts = views.Texts()
     with gr.Blocks():
-        single, batch, evaluate = views.tabs(texts)
+        tabs = views.tabs(texts)
         header = views.header(texts, False, "")
         status = StatusOutputs(
-            header.banner, header.status, single.inputs.analyze, batch.analyze,
-            evaluate.inputs.run, gr.Timer(), header.retry,
+            header.banner, header.status, tabs.single.inputs.analyze, tabs.batch.analyze,
+            tabs.evaluate.inputs.run, gr.Timer(), header.retry,
         )  # fmt: skip
-    return single, status
+    return tabs.single, status
 
 
 @pytest.mark.parametrize("granularity", ["utterance", "frame"])

@@ -111,6 +111,12 @@ CSS = """
 .e2v-per-class tr[data-absent] {opacity:0.55;}
 .e2v-eval-cv {display:flex; flex-direction:column; gap:0.5rem; padding-top:0.6rem;
   border-top:1px solid var(--border-color-primary);}
+/* The Live tab: the note under its sliders (red when they cannot be used), the stats line,
+   and a card that keeps its height as its words change at every hop. */
+.e2v-live-settings {font-size:0.9rem; opacity:0.85;}
+.e2v-live-settings[data-state=error] {color:#c0392b; opacity:1; font-weight:600;}
+.e2v-live-stats {font-size:0.85rem; opacity:0.8; font-variant-numeric:tabular-nums;}
+#live-card .e2v-card {min-height:7.5rem;}
 /* gr.Image's label floats over the picture: start the heatmap (its title) below it. */
 #eval-heatmap .image-container {padding-top:2.2rem;}
 #eval-misclassified {--font-mono:"E2V Emoji", var(--font);}

@@ -11,6 +11,8 @@ chart is first made, so the page's start does not wait for it.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -44,12 +46,15 @@ def timeline_chart(frames: FrameTimeline, duration_s: float, lang: str) -> dict[
     for run in runs:
         keep[[run.start, run.stop - 1]] = True
     rows = [_row(starts[i], pieces[i], frames.probs[i]) for i in np.flatnonzero(keep)]
-    return _chart(rows, frames.emotions, duration_s, lang)
+    return _chart(rows, frames.emotions, (0.0, duration_s), lang)
 
 
-def segment_chart(timeline: SegmentTimeline, duration_s: float, lang: str) -> dict[str, Any]:
+def segment_chart(
+    timeline: SegmentTimeline, duration_s: float, lang: str, start_s: float = 0.0
+) -> dict[str, Any]:
     """Each emotion's score per segment, level from the segment's start to its end; lines
-    join adjacent segments only, never across a pause."""
+    join adjacent segments only, never across a pause. The time axis runs from `start_s`
+    (a live view's last minute) to `duration_s`."""
     pieces = _pieces(timeline.start_s[1:] - timeline.end_s[:-1], SEGMENT_JOIN_S)
     stride = max(1, -(-2 * len(timeline) // TIMELINE_POINTS))
     rows = [
@@ -57,7 +62,7 @@ def segment_chart(timeline: SegmentTimeline, duration_s: float, lang: str) -> di
         for i in range(0, len(timeline), stride)
         for time in (timeline.start_s[i], timeline.end_s[i])
     ]
-    return _chart(rows, timeline.emotions, duration_s, lang)
+    return _chart(rows, timeline.emotions, (start_s, duration_s), lang)
 
 
 def _pieces(gaps: np.ndarray, join: float) -> np.ndarray:
@@ -76,9 +81,21 @@ def _row(time: float, piece: int, probs: np.ndarray) -> dict[str, Any]:
 
 
 def _chart(
-    rows: list[dict[str, Any]], emotions: tuple[Emotion, ...], duration_s: float, lang: str
+    rows: list[dict[str, Any]],
+    emotions: tuple[Emotion, ...],
+    span_s: tuple[float, float],
+    lang: str,
 ) -> dict[str, Any]:
-    """The Vega-Lite spec of one line per emotion and piece over [0, duration_s]."""
+    """The Vega-Lite spec of one line per emotion and piece over the time span `span_s`."""
+    spec = copy.deepcopy(_skeleton(emotions, lang))
+    spec["encoding"]["x"]["scale"]["domain"] = [round(float(s), 3) for s in span_s]
+    return {**spec, "data": {"values": rows}}
+
+
+@functools.lru_cache(maxsize=32)
+def _skeleton(emotions: tuple[Emotion, ...], lang: str) -> dict[str, Any]:
+    """The chart without its points and its time span: built once per classes and language
+    (Altair takes ~40 ms on two cores; the Live tab redraws its chart every hop)."""
     import altair as alt
 
     labels = [emotion_label(e, lang) for e in emotions]
@@ -92,7 +109,7 @@ def _chart(
     x = alt.X(
         "time_s:Q",
         title=t("time_axis", lang),
-        scale=alt.Scale(domain=[0, round(float(duration_s), 3)], nice=False, zero=True),
+        scale=alt.Scale(domain=[0, 1], nice=False, zero=True),  # _chart sets the span
         axis=alt.Axis(tickCount=alt.ExprRef("ceil(width / 70)")),  # a label every ~70 px
     )
     y = alt.Y(
@@ -124,4 +141,4 @@ def _chart(
     spec = chart.to_dict()
     # Gradio's page compiles with its own Vega-Lite (5.x): no $schema, no version warning.
     del spec["$schema"]
-    return {**spec, "data": {"values": rows}}
+    return spec

@@ -15,7 +15,7 @@ import gradio as gr
 from gradio.components.plot import PlotData
 from gradio.data_classes import FileData
 
-from emotion2vec_app.audio import AudioError
+from emotion2vec_app.audio import AudioError, Waveform
 from emotion2vec_app.engine import ModelLoadFailed, ModelNotReady, OutOfMemory
 from emotion2vec_app.engine.many_files import BatchInput, BatchItem, analyze_many
 from emotion2vec_app.options import AnalysisOptions, parse_names
@@ -158,16 +158,17 @@ class Handlers:
 
     def run(
         self,
-        audio_path: str | None,
+        audio: str | Waveform | None,
         name: str | None,
         options: AnalysisOptions,
         progress: Progress | None = None,
     ) -> Analysis:
-        if not audio_path:
+        """One recording (a file, or the Live tab's whole recording) analysed and saved."""
+        if not isinstance(audio, Waveform) and not audio:
             raise user_error("no_audio")
         try:
             prediction = self.engine.analyze(
-                audio_path, options, name=name, timeout=UI_WAIT_S, progress=progress
+                audio, options, name=name, timeout=UI_WAIT_S, progress=progress
             )
         except USER_ERRORS as error:
             raise gr.Error(str(error), print_exception=False) from error
@@ -256,7 +257,7 @@ class Handlers:
 
     def analyze_page(
         self,
-        audio_path: str | None,
+        audio: str | Waveform | None,
         granularity: str,
         smooth_s: float,
         embedding: bool,
@@ -273,7 +274,7 @@ class Handlers:
             granularity, embedding, smooth_s, segmentation, self.subset(emotions), channels,
             channel_names,
         )  # fmt: skip
-        analysis = self.run(audio_path, None, options, progress)
+        analysis = self.run(audio, None, options, progress)
         prediction = analysis.prediction.without_samples()
         return replace(analysis, prediction=prediction, page_url=page_url or DEFAULT_PAGE_URL)
 

@@ -1,10 +1,10 @@
 """The Gradio Blocks WebUI and its client API (/status, /analyze, /analyze_batch, /evaluate).
 
 The page is served before the model is ready: a gr.Timer polls the engine, shows the
-loading state and enables analysis once the model is loaded. Three tabs: one recording (with
-a segment timeline for long ones), a batch of many files, and the evaluation of a labelled
-set. The components are built in views.py; here they are wired, each event updating its
-components by name.
+loading state and enables analysis once the model is loaded. Four tabs: one recording (with
+a segment timeline for long ones), live from the microphone, a batch of many files, and the
+evaluation of a labelled set. The components are built in views.py; here they are wired,
+each event updating its components by name.
 """
 
 from __future__ import annotations
@@ -35,6 +35,15 @@ from emotion2vec_app.ui.handlers import (
     smoothing_outputs,
     subset_problem,
 )
+from emotion2vec_app.ui.live import (
+    LIVE_MAX_S,
+    STREAM_EVERY_S,
+    LiveHandlers,
+    LiveSessions,
+    live_outputs,
+    result_outputs,
+)
+from emotion2vec_app.ui.live_render import problem_words, settings_html
 from emotion2vec_app.ui.text import browser_language, progress_words, t
 from emotion2vec_app.ui.uploads import upload_problem
 from emotion2vec_app.ui.views import (
@@ -42,6 +51,8 @@ from emotion2vec_app.ui.views import (
     BatchView,
     EvalView,
     Header,
+    LiveView,
+    PageTabs,
     SingleView,
     Texts,
     components_of,
@@ -54,6 +65,9 @@ if TYPE_CHECKING:
 STATUS_POLL_S = 1.0
 ANALYSIS_CONCURRENCY = 4  # decoding overlaps; the engine runs one forward pass at a time
 BATCH_CONCURRENCY = 2  # a batch holds its worker for minutes; single analyses keep theirs
+# Each recording page holds a worker of its own for as long as it records: live pages wait
+# neither for each other nor behind analyses (their windows queue for the model in turn).
+LIVE_CONCURRENCY = 8
 # The page's chores skip the queue, so a full queue never freezes the page; gradio_client
 # always queues, so /status waits its turn there, and plain GET /status is the health check
 # that always answers.
@@ -99,11 +113,13 @@ def build_ui(
     endpoints. `defaults`: the channel mode and names the server was started with."""
     defaults = defaults or AnalysisOptions()
     handlers = Handlers(engine, output_root or default_output_root(), retention, defaults)
+    live = LiveHandlers(handlers, LiveSessions(engine))
     texts = Texts()
     # Gradio's upload cache is swept hourly of files older than a day.
     with gr.Blocks(title="emotion2vec+ WebUI", delete_cache=(3600, 86400)) as demo:
         top = views.header(texts, engine.status().demo, render.status_html(engine, texts.lang))
-        single, batch, evaluation = views.tabs(texts, engine.classes(), defaults)
+        page_tabs = views.tabs(texts, engine.classes(), defaults)
+        single, batch, evaluation = page_tabs.single, page_tabs.batch, page_tabs.evaluate
         timer = gr.Timer(STATUS_POLL_S)
         _register_api(handlers)
         steered = StatusOutputs(
@@ -111,9 +127,10 @@ def build_ui(
             timer, top.retry,
         )  # fmt: skip
         # On load the browser's language is asked for before the status: keep this order.
-        _wire_language(demo, engine, texts, top.language, steered, (single, batch, evaluation))
+        _wire_language(demo, engine, texts, top.language, steered, page_tabs, live)
         _wire_status(demo, engine, top, steered)
         _wire_single(handlers, single, top.language)
+        _wire_live(demo, live, page_tabs, top.language)
         _wire_batch(handlers, batch, top.language)
         _wire_evaluate(handlers, evaluation, top.language)
     return demo
@@ -176,12 +193,13 @@ def _wire_language(
     texts: Texts,
     language: gr.Radio,
     shown: StatusOutputs,
-    views_shown: tuple[SingleView, BatchView, EvalView],
+    page_tabs: PageTabs,
+    live: LiveHandlers,
 ) -> None:
     """The browser's language on load; every word of the page, results included, follows a
     change of it."""
-    single, batch, evaluation = views_shown
-    results, evaluated = single.results, evaluation.results
+    single, batch, evaluation = page_tabs.single, page_tabs.batch, page_tabs.evaluate
+    results, evaluated, live_view = single.results, evaluation.results, page_tabs.live
 
     def initial_language(request: gr.Request) -> str:
         return browser_language(request.headers.get("accept-language"))
@@ -192,6 +210,9 @@ def _wire_language(
         batch_results: list[dict] | None,
         report: dict | None,
         report_files: list[str] | None,
+        window_s: float,
+        hop_s: float,
+        request: gr.Request,
     ) -> dict:
         updates = [texts.relabel(lang), status_updates(engine, shown, lang)]
         updates.append(shown_outputs(results, on_view, lang))
@@ -199,14 +220,19 @@ def _wire_language(
             updates.append(batch_outputs(batch, batch_results, lang))
         if report:
             updates.append(evaluation_outputs(evaluated, report, report_files, lang))
+        updates.append(_live_now(live, live_view, request.session_hash, lang))
+        updates.append({live_view.settings: settings_html(window_s, hop_s, lang)})
         return merged_updates(updates)
 
     outputs = [*texts.components(), *components_of(shown), *components_of(results),
                batch.summary, batch.table, evaluated.card, evaluated.skipped, evaluated.heatmap,
-               evaluated.misclassified]  # fmt: skip
+               evaluated.misclassified, live_view.settings, *components_of(live_view.shown),
+               *components_of(live_view.result)]  # fmt: skip
+    inputs = [language, results.shown, batch.json, evaluated.json, evaluated.downloads,
+              live_view.window, live_view.hop]  # fmt: skip
     language.change(
         relabel,
-        [language, results.shown, batch.json, evaluated.json, evaluated.downloads],
+        inputs,
         list(dict.fromkeys(outputs)),
         show_progress="hidden",
         **PAGE_CHORE,
@@ -289,6 +315,104 @@ def _wire_single(handlers: Handlers, view: SingleView, language: gr.Radio) -> No
         [inputs.audio, *outputs],
         **PAGE_CHORE,
     )
+
+
+def _live_now(
+    live: LiveHandlers, view: LiveView, key: str, lang: str, stopped: bool | None = None
+) -> dict[Component, Any]:
+    """The page's live session as it stands, in `lang`: its last minute, and the result of
+    its Stop (`stopped`: whether Stop was pressed, when not as the session says)."""
+    session = live.sessions.get(key)
+    if stopped is None:
+        stopped = session is not None and session.stopped
+    result = session.result if session else None
+    return {
+        **live_outputs(view.shown, live.state(key), lang),
+        **result_outputs(view.result, result, stopped, lang),
+    }
+
+
+def _wire_live(
+    demo: gr.Blocks, live: LiveHandlers, page_tabs: PageTabs, language: gr.Radio
+) -> None:
+    """Record starts the page's session; each chunk goes into it and brings back its newest
+    update; Stop analyses the whole recording as the single view does, and shows the result
+    here and there; a closed page's session goes."""
+    view, single = page_tabs.live, page_tabs.single
+    settings = [view.window, view.hop]
+
+    def say(problem: tuple[str, dict[str, Any]], lang: str) -> None:
+        gr.Warning(problem_words(problem, lang))
+
+    def start(window_s: float, hop_s: float, lang: str, request: gr.Request) -> dict:
+        state = live.start(request.session_hash, window_s, hop_s)
+        if state.problem is not None:
+            say(state.problem, lang)
+        return {
+            **live_outputs(view.shown, state, lang),
+            **result_outputs(view.result, None, False, lang),
+            **{slider: gr.update(interactive=False) for slider in settings},
+        }
+
+    def chunk(
+        audio: tuple[int, Any] | None, window_s: float, hop_s: float, lang: str,
+        request: gr.Request,
+    ) -> dict:  # fmt: skip
+        state, problem = live.chunk(request.session_hash, audio, window_s, hop_s)
+        if problem is not None:
+            say(problem, lang)
+        return gr.skip() if state is None else live_outputs(view.shown, state, lang)
+
+    def stop(
+        embedding: bool,
+        lang: str,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's way to ask for progress)
+    ) -> dict:
+        progress(0, desc=t("progress_analysing", lang))
+        key = request.session_hash
+        session = live.stop(
+            key, embedding,
+            lambda fraction, message: progress(fraction, desc=progress_words(message, lang)),
+            request.headers.get("referer"),
+        )  # fmt: skip
+        result = session.result if session else None
+        updates = {
+            **_live_now(live, view, key, lang, stopped=True),
+            **{slider: gr.update(interactive=True) for slider in settings},
+        }
+        if isinstance(result, Analysis):  # the single view shows it whole, its audio too
+            audio = str(result.run.audio_file) if result.run else None
+            updates |= {**page_outputs(single.results, result, lang), single.inputs.audio: audio}
+        return updates
+
+    shown = components_of(view.shown)
+    view.window.change(
+        settings_html, [view.window, view.hop, language], view.settings, **PAGE_CHORE
+    )
+    view.hop.change(settings_html, [view.window, view.hop, language], view.settings, **PAGE_CHORE)
+    # Queued, unlike the page's other chores: a toast needs the queue, and this one is quick.
+    view.audio.start_recording(
+        start, [*settings, language], [*shown, *components_of(view.result), *settings],
+        api_visibility="private", concurrency_limit=None, show_progress="hidden",
+    )  # fmt: skip
+    view.audio.stream(
+        chunk, [view.audio, *settings, language], shown, stream_every=STREAM_EVERY_S,
+        time_limit=int(LIVE_MAX_S) + 60, concurrency_id="live",
+        concurrency_limit=LIVE_CONCURRENCY, show_progress="hidden", api_visibility="private",
+    )  # fmt: skip
+    view.audio.stop_recording(
+        stop, [view.embedding, language],
+        [*shown, *components_of(view.result), *settings, *components_of(single.results),
+         single.inputs.audio],
+        show_progress_on=view.result.card, **PAGE_ANALYSIS,
+    )  # fmt: skip
+    view.result.open.click(lambda: gr.Tabs(selected="single"), None, page_tabs.tabs, **PAGE_CHORE)
+
+    def unload(request: gr.Request) -> None:
+        live.unload(request.session_hash)
+
+    demo.unload(unload)
 
 
 def _wire_batch(handlers: Handlers, view: BatchView, language: gr.Radio) -> None:

@@ -91,13 +91,16 @@ def status_html(engine: AnalysisEngine, lang: str) -> str:
     return f'<div class="e2v-status" data-state="{status.state.value}">{body}</div>'
 
 
+def title_line(words: str, demo: bool, lang: str) -> str:
+    """A card's first line (which file, which window), with a badge when the demo model's
+    random weights made the result."""
+    badge = f'<span class="e2v-badge">{t("demo_badge", lang)}</span>' if demo else ""
+    return f'<div class="e2v-file">{html.escape(words)}{badge}</div>'
+
+
 def _file_line(prediction: Prediction, lang: str) -> str:
-    """Which file the card is for, and a badge when the demo model's random weights made it."""
-    words = html.escape(t("result_for", lang).format(name=prediction.audio.name))
-    badge = (
-        f'<span class="e2v-badge">{t("demo_badge", lang)}</span>' if prediction.model.demo else ""
-    )
-    return f'<div class="e2v-file">{words}{badge}</div>'
+    words = t("result_for", lang).format(name=prediction.audio.name)
+    return title_line(words, prediction.model.demo, lang)
 
 
 def _warning_list(warnings: list[str], lang: str) -> str:
@@ -112,38 +115,60 @@ def is_silent(prediction: Prediction) -> bool:
     return any(w.startswith(SILENT) for w in prediction.warnings)
 
 
+def card_frame(body: str, colour: str, emoji: str, attributes: str, classes: str = "") -> str:
+    """The box every card is drawn in: a big emoji beside the words, edged in a colour;
+    `attributes` (data-*) say what it shows, for the page's tests and scripts."""
+    return (
+        f'<div class="e2v-card{classes}" {attributes} style="--e2v-colour:{colour}">'
+        f'<div class="e2v-emoji">{emoji}</div><div>{body}</div></div>'
+    )
+
+
+def emotion_card_html(
+    emotion: Emotion,
+    confidence: float,
+    title: str,
+    lang: str,
+    attributes: str = "",
+    extra: str = "",
+) -> str:
+    """An emotion and its confidence under a title line: a result's, or a live window's."""
+    names = f"{emotion.zh} · {emotion.en}" if lang == "zh" else f"{emotion.en} · {emotion.zh}"
+    body = (
+        f'{title}<div class="e2v-label">{html.escape(names)}</div>'
+        f"<div>{t('confidence', lang)} {confidence:.1%}</div>{extra}"
+    )
+    data = f'data-emotion="{html.escape(emotion.key)}" {attributes}'.strip()
+    return card_frame(body, emotion.colour, emotion.emoji, data)
+
+
+def no_speech_card_html(
+    title: str, hint: str, lang: str, attributes: str = "", extra: str = ""
+) -> str:
+    """No speech, so no emotion: never a made-up one for silence."""
+    body = f'{title}<div class="e2v-label">{t("no_speech", lang)}</div><div>{hint}</div>{extra}'
+    return card_frame(body, "#888", "🔇", f'data-state="no-speech" {attributes}'.strip())
+
+
 def card_html(prediction: Prediction, lang: str) -> str:
     """The result card: the file, its emotion and confidence (or that it has no speech),
     and every warning the analysis gave."""
     others = [w for w in prediction.warnings if not w.startswith(SILENT)]
     warnings = _warning_list(others, lang)
+    title = _file_line(prediction, lang)
     if is_silent(prediction):  # the hint says so in `lang`
-        return (
-            f'<div class="e2v-card" data-state="no-speech" style="--e2v-colour:#888">'
-            f'<div class="e2v-emoji">🔇</div><div>{_file_line(prediction, lang)}'
-            f'<div class="e2v-label">{t("no_speech", lang)}</div>'
-            f"<div>{t('no_speech_hint', lang)}</div>{warnings}</div></div>"
-        )
-    top = prediction.emotion
-    names = html.escape(f"{top.zh} · {top.en}" if lang == "zh" else f"{top.en} · {top.zh}")
-    return (
-        f'<div class="e2v-card" data-emotion="{html.escape(top.key)}" '
-        f'style="--e2v-colour:{top.colour}">'
-        f'<div class="e2v-emoji">{top.emoji}</div><div>{_file_line(prediction, lang)}'
-        f'<div class="e2v-label">{names}</div>'
-        f"<div>{t('confidence', lang)} {prediction.confidence:.1%}</div>{warnings}</div></div>"
-    )
+        return no_speech_card_html(title, t("no_speech_hint", lang), lang, extra=warnings)
+    return emotion_card_html(prediction.emotion, prediction.confidence, title, lang, extra=warnings)
 
 
 def error_card_html(name: str | None, reason: str, lang: str) -> str:
     """Where the result would be: which file failed, why, and what to do."""
     title = t("error_title", lang).format(name=name) if name else t("error_no_file", lang)
-    return (
-        '<div class="e2v-card e2v-error" data-state="error" style="--e2v-colour:#c0392b">'
-        f'<div class="e2v-emoji">⛔</div><div><div class="e2v-label">{html.escape(title)}</div>'
-        f'<div class="e2v-reason">{html.escape(reason)}</div>'
-        f"<div>{t('error_hint', lang)}</div></div></div>"
+    body = (
+        f'<div class="e2v-label">{html.escape(title)}</div>'
+        f'<div class="e2v-reason">{html.escape(reason)}</div><div>{t("error_hint", lang)}</div>'
     )
+    return card_frame(body, "#c0392b", "⛔", 'data-state="error"', " e2v-error")
 
 
 def emoji_html(emotion: Emotion) -> str:
@@ -293,14 +318,15 @@ def lanes_of(prediction: Prediction, audio_urls: Sequence[str | None]) -> list[L
     ]
 
 
-def _blocks(timeline: SegmentTimeline, duration_s: float, lang: str) -> str:
-    """Each segment a block in its emotion's colour, where it is on [0, duration_s]."""
+def _blocks(timeline: SegmentTimeline, start_s: float, end_s: float, lang: str) -> str:
+    """Each segment a block in its emotion's colour, where it is on [start_s, end_s]."""
+    span = end_s - start_s
     blocks = []
     for start, end, emotion, probs in zip(
         timeline.start_s, timeline.end_s, timeline.top, timeline.probs, strict=True
     ):
         tip = f"{clock(start)}–{clock(end)} {emotion_label(emotion, lang)} {probs.max():.0%}"
-        left, width = 100 * start / duration_s, 100 * (end - start) / duration_s
+        left, width = 100 * (start - start_s) / span, 100 * (end - start) / span
         blocks.append(
             f'<div class="e2v-seg" data-emotion="{html.escape(emotion.key)}" '
             f'data-start="{start:.2f}" data-end="{end:.2f}" title="{html.escape(tip)}" '
@@ -309,12 +335,12 @@ def _blocks(timeline: SegmentTimeline, duration_s: float, lang: str) -> str:
     return "".join(blocks)
 
 
-def _lane_html(lane: Lane, duration_s: float, lang: str) -> str:
+def _lane_html(lane: Lane, start_s: float, end_s: float, lang: str) -> str:
     """A strip, under its channel's name when split; a channel without speech says so. Its
     audio rides on it, for the page's script to play its segments."""
     src = f' data-src="{html.escape(lane.audio_url)}"' if lane.audio_url else ""
-    strip = f'<div class="e2v-strip" title="{clock(duration_s)}">'
-    strip += f"{_blocks(lane.timeline, duration_s, lang)}</div>"
+    strip = f'<div class="e2v-strip" title="{clock(end_s)}">'
+    strip += f"{_blocks(lane.timeline, start_s, end_s, lang)}</div>"
     if lane.name is None:
         return f'<div class="e2v-lane"{src}>{strip}</div>'
     quiet = "" if len(lane.timeline) else (
@@ -327,9 +353,12 @@ def _lane_html(lane: Lane, duration_s: float, lang: str) -> str:
     )
 
 
-def segment_strip_html(lanes: Sequence[Lane], duration_s: float, lang: str) -> str:
+def segment_strip_html(
+    lanes: Sequence[Lane], duration_s: float, lang: str, start_s: float = 0.0
+) -> str:
     """The recording as a bar per lane on one time axis, each segment a block in its
-    emotion's colour; with audio, a click on a block (or a table row) plays that segment."""
+    emotion's colour; with audio, a click on a block (or a table row) plays that segment.
+    The axis runs from `start_s` (a live view's last minute) to `duration_s`."""
     legend = " ".join(
         f'<span class="e2v-legend" style="--e2v-colour:{e.colour}">'
         f"{html.escape(emotion_label(e, lang))}</span>"
@@ -343,12 +372,9 @@ def segment_strip_html(lanes: Sequence[Lane], duration_s: float, lang: str) -> s
             f'<audio id="e2v-player" controls preload="auto" '
             f'src="{html.escape(first_url)}"></audio></div>'
         )
-    strips = "".join(_lane_html(lane, duration_s, lang) for lane in lanes)
-    return (
-        f"{strips}"
-        f'<div class="e2v-strip-axis"><span>{clock(0)}</span><span>{clock(duration_s)}</span></div>'
-        f"<div>{legend}</div>{player}"
-    )
+    strips = "".join(_lane_html(lane, start_s, duration_s, lang) for lane in lanes)
+    axis = f"<span>{clock(start_s)}</span><span>{clock(duration_s)}</span>"
+    return f'{strips}<div class="e2v-strip-axis">{axis}</div><div>{legend}</div>{player}'
 
 
 MAX_CHANGES_LISTED = 8  # a split summary's merged changes: the table has every segment

@@ -338,6 +338,79 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "此处不能指定标签映射文件：请写成对映射（ang=angry,hap=happy）或内置名称（{names}）。",
     },
     "progress_training": {"en": "Training the head", "zh": "正在训练分类头"},
+    # The Live tab.
+    "tab_live": {"en": "🔴 Live", "zh": "🔴 实时"},
+    "live_intro": {
+        "en": "Speak into the microphone: at every hop the last few seconds are scored as one "
+        "utterance, so the emotion follows what is said now. Stop analyses the whole recording "
+        "as usual: run folder, segments, downloads.",
+        "zh": "对着麦克风说话：每个步长都会把最近几秒作为一句话打分，情感随此刻所说的内容更新。点击停止后，整段录音会像平常一样分析：运行文件夹、分段结果和下载文件。",
+    },
+    "live_audio": {"en": "Microphone (live)", "zh": "麦克风（实时）"},
+    "live_window": {
+        "en": "Window (s): the recent audio each update scores",
+        "zh": "窗口（秒）：每次更新评分的最近音频",
+    },
+    "live_hop": {"en": "Hop (s): how often it updates", "zh": "步长（秒）：多久更新一次"},
+    "live_settings": {
+        "en": "Each update scores the last {window} s, one every {hop} s (from the next recording on).",
+        "zh": "每次更新对最近 {window} 秒打分，每 {hop} 秒一次（从下一次录音开始生效）。",
+    },
+    "live_bad_settings": {
+        "en": "These window and hop cannot be used: {reason}.",
+        "zh": "该窗口和步长无法使用：{reason}。",
+    },
+    "live_idle": {"en": "Not recording", "zh": "未在录音"},
+    "live_idle_hint": {
+        "en": "Press Record and speak: the emotion of the last few seconds shows here at every hop.",
+        "zh": "点击录音并说话：最近几秒的情感会在每个步长显示在这里。",
+    },
+    "live_listening": {"en": "Listening…", "zh": "正在聆听…"},
+    "live_listening_hint": {
+        "en": "The first update comes once {window} s are recorded.",
+        "zh": "录满 {window} 秒后给出第一次结果。",
+    },
+    "live_window_title": {
+        "en": "Last {window} s, up to {time}",
+        "zh": "最近 {window} 秒（截至 {time}）",
+    },
+    "live_no_speech_hint": {
+        "en": "Nobody speaks in these seconds: silence gets no emotion.",
+        "zh": "这几秒没有人说话：静音不显示情感。",
+    },
+    "live_error_title": {"en": "Live updates stopped", "zh": "实时更新已停止"},
+    "live_error_hint": {
+        "en": "What was recorded so far is kept: press Stop to analyse it.",
+        "zh": "已录制的部分会保留：点击停止即可分析。",
+    },
+    "live_too_long": {
+        "en": "The recording reached the {minutes}-minute limit of a live session.",
+        "zh": "录音已达到实时会话 {minutes} 分钟的上限。",
+    },
+    "live_audio_error": {
+        "en": "The microphone's audio could not be used: {reason}",
+        "zh": "麦克风的音频无法使用：{reason}",
+    },
+    "live_stream_error": {"en": "Scoring failed: {reason}", "zh": "评分失败：{reason}"},
+    "live_stats": {
+        "en": "{updates} updates · one every {every} s (hop {hop} s) · latency p50 {p50} ms, "
+        "p95 {p95} ms · {skipped} windows skipped",
+        "zh": "{updates} 次更新 · 每 {every} 秒一次（步长 {hop} 秒）· 延迟 p50 {p50} 毫秒，p95 {p95} 毫秒 · 跳过 {skipped} 个窗口",
+    },
+    "live_skipped_hint": {
+        "en": "When scoring is slower than the hop, windows are skipped to stay current.",
+        "zh": "评分慢于步长时会跳过窗口，以保持实时。",
+    },
+    "live_plot": {"en": "Scores, last 60 s", "zh": "最近 60 秒的情感得分"},
+    "live_result": {"en": "### The whole recording (after Stop)", "zh": "### 整段录音（停止后）"},
+    "live_open_result": {
+        "en": "See the whole analysis in 🎧 One recording",
+        "zh": "在 🎧 单个录音 中查看完整分析",
+    },
+    "live_nothing": {
+        "en": "Nothing was recorded: press Record, speak, then Stop.",
+        "zh": "没有录到音频：请点击录音并说话，然后点击停止。",
+    },
 }
 
 

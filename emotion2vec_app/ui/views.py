@@ -15,9 +15,11 @@ import gradio as gr
 from gradio.components import Component
 
 from emotion2vec_app.dataset import MANIFEST_SUFFIXES
+from emotion2vec_app.engine.live import DEFAULT_HOP_S, DEFAULT_WINDOW_S, MIN_HOP_S, WINDOW_RANGE_S
 from emotion2vec_app.files import AUDIO_SUFFIXES
 from emotion2vec_app.labels import EMOTIONS, Emotion
 from emotion2vec_app.options import AnalysisOptions
+from emotion2vec_app.ui import live_render
 from emotion2vec_app.ui.evaluation import DEFAULT_FOLDS
 from emotion2vec_app.ui.examples import example_clips
 from emotion2vec_app.ui.render import emotion_label
@@ -30,6 +32,7 @@ CHANNEL_PLOTS = 4  # a split call's channels with a score chart each: beyond, th
 # mimetype, which calls .webm (browser recordings) and .mp4 video: name our suffixes too.
 BATCH_FILE_TYPES = ["audio", *sorted(AUDIO_SUFFIXES)]
 EVAL_FILE_TYPES = [*BATCH_FILE_TYPES, *MANIFEST_SUFFIXES, ".zip"]
+MAX_HOP_S = 5.0  # the hop slider's end: longer hops are hardly live
 
 
 def granularity_choices(lang: str) -> list[tuple[str, str]]:
@@ -541,25 +544,141 @@ def _eval_results(texts: Texts) -> EvalResults:
     return EvalResults(card, skipped, heatmap, misclassified, downloads, json)
 
 
+# --- the live tab ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveShown:
+    """What each chunk of the microphone updates (live.live_outputs fills each by name)."""
+
+    card: gr.HTML  # the newest window's emotion, or no speech
+    stats: gr.HTML  # updates, the achieved hop, latency p50/p95, windows skipped
+    strip: gr.HTML  # the last minute, a block per stretch of one emotion
+    plot: gr.Plot  # the last minute's scores
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """The whole recording's analysis at Stop: its card and files, and a way to the rest of
+    it (segments, JSON, log) in the single view, which shows it too."""
+
+    box: gr.Column
+    card: gr.HTML
+    downloads: gr.File
+    open: gr.Button
+
+
+@dataclass(frozen=True)
+class LiveView:
+    audio: gr.Audio  # the microphone, streaming
+    window: gr.Slider
+    hop: gr.Slider
+    settings: gr.HTML  # what the window and hop do, or why they cannot be used
+    embedding: gr.Checkbox  # for the analysis at Stop
+    shown: LiveShown
+    result: LiveResult
+
+
+def live_view(texts: Texts) -> LiveView:
+    """The microphone, the live card right under it (a phone shows them together), then
+    the settings; beside them the last minute, and the analysis at Stop."""
+    lang0 = texts.lang
+    texts.value(gr.Markdown(t("live_intro", lang0)), "live_intro")
+    with gr.Row():
+        with gr.Column():
+            audio = texts.label(
+                gr.Audio(sources=["microphone"], streaming=True, type="numpy",
+                         label=t("live_audio", lang0), elem_id="live-audio"),
+                "live_audio",
+            )  # fmt: skip
+            card = gr.HTML(live_render.card_html(None, lang0), elem_id="live-card")
+            stats = gr.HTML(elem_id="live-stats")
+            window, hop, settings, embedding = _live_settings(texts)
+        with gr.Column():
+            strip = gr.HTML(elem_id="live-strip")
+            plot = texts.label(
+                gr.Plot(label=t("live_plot", lang0), elem_id="live-plot", elem_classes="e2v-plot",
+                        visible=False),
+                "live_plot",
+            )  # fmt: skip
+            result = _live_result(texts)
+    shown = LiveShown(card, stats, strip, plot)
+    return LiveView(audio, window, hop, settings, embedding, shown, result)
+
+
+def _live_settings(texts: Texts) -> tuple[gr.Slider, gr.Slider, gr.HTML, gr.Checkbox]:
+    """The window and the hop, the note on what they do, and the embedding for Stop."""
+    lang0 = texts.lang
+    window = texts.label(
+        gr.Slider(*WINDOW_RANGE_S, value=DEFAULT_WINDOW_S, step=0.5,
+                  label=t("live_window", lang0), elem_id="live-window"),
+        "live_window",
+    )  # fmt: skip
+    hop = texts.label(
+        gr.Slider(MIN_HOP_S, MAX_HOP_S, value=DEFAULT_HOP_S, step=0.1,
+                  label=t("live_hop", lang0), elem_id="live-hop"),
+        "live_hop",
+    )  # fmt: skip
+    settings = gr.HTML(
+        live_render.settings_html(DEFAULT_WINDOW_S, DEFAULT_HOP_S, lang0), elem_id="live-settings"
+    )
+    embedding = texts.label(
+        gr.Checkbox(False, label=t("embedding", lang0), elem_id="live-embedding"), "embedding"
+    )
+    return window, hop, settings, embedding
+
+
+def _live_result(texts: Texts) -> LiveResult:
+    """Hidden until Stop: the whole recording's card, its files, the way to the rest."""
+    lang0 = texts.lang
+    with gr.Column(visible=False, elem_id="live-result") as box:
+        texts.value(gr.Markdown(t("live_result", lang0)), "live_result")
+        return LiveResult(
+            box,
+            gr.HTML(elem_id="live-result-card"),
+            texts.label(
+                gr.File(label=t("downloads", lang0), file_count="multiple", interactive=False,
+                        elem_id="live-downloads"),
+                "downloads",
+            ),
+            texts.value(
+                gr.Button(t("live_open_result", lang0), elem_id="live-open-result"),
+                "live_open_result",
+            ),
+        )  # fmt: skip
+
+
 # --- the tabs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageTabs:
+    tabs: gr.Tabs  # selected="single" shows the single view (the Live tab's Stop fills it)
+    single: SingleView
+    live: LiveView
+    batch: BatchView
+    evaluate: EvalView
 
 
 def tabs(
     texts: Texts,
     classes: Sequence[Emotion] = EMOTIONS,
     defaults: AnalysisOptions | None = None,
-) -> tuple[SingleView, BatchView, EvalView]:
-    """One recording, a batch, and an evaluation; `classes` are those the engine scores.
-    Tabs too wide for a phone wrap: a "more" menu would hide the Evaluate tab, and keeps a
-    hidden copy of the labels that follows a change of language a moment late."""
-    with gr.Tabs(overflow_behavior="wrap"):
+) -> PageTabs:
+    """One recording, live, a batch, and an evaluation; `classes` are those the engine
+    scores. Tabs too wide for a phone wrap: a "more" menu would hide the Evaluate tab, and
+    keeps a hidden copy of the labels that follows a change of language a moment late."""
+    with gr.Tabs(overflow_behavior="wrap", elem_id="tabs") as all_tabs:
         with gr.Tab(t("tab_single", texts.lang), id="single") as single_tab:
             single = single_view(texts, classes, defaults or AnalysisOptions())
+        with gr.Tab(t("tab_live", texts.lang), id="live", elem_id="live-tab") as live_tab:
+            live = live_view(texts)
         with gr.Tab(t("tab_batch", texts.lang), id="batch") as batch_tab:
             batch = batch_view(texts, classes, defaults or AnalysisOptions())
         with gr.Tab(t("tab_evaluate", texts.lang), id="evaluate") as evaluate_tab:
             evaluate = evaluate_view(texts, classes)
     texts.label(single_tab, "tab_single")
+    texts.label(live_tab, "tab_live")
     texts.label(batch_tab, "tab_batch")
     texts.label(evaluate_tab, "tab_evaluate")
-    return single, batch, evaluate
+    return PageTabs(all_tabs, single, live, batch, evaluate)
