@@ -20,6 +20,8 @@
 #    padded batches of 16, peak VRAM, a real out-of-memory, --gpus-per-replica on Ray).
 # 4. `benchmarks/run.py --device cuda`: this engine beside FunASR's own path in the same run,
 #    the table against issue 14's targets, and the parity checks (exit 1 when broken).
+# 5. `benchmarks/live_latency.py --device cuda --seconds 60`: live update latency p50/p95 at a
+#    0.5 s hop (issue 17: p95 under 150 ms), tiny and full-size.
 # Every step runs even when an earlier test or check fails, so one run gives every number;
 # the exit status is non-zero when any step failed.
 set -uo pipefail
@@ -30,7 +32,7 @@ for arg in "$@"; do
   case "$arg" in
     --dry-run) DRY=1 ;;
     --cpu) CPU=1 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option: $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -143,6 +145,14 @@ benchmark() {
   fi
 }
 
+live_latency() {  # a minute of microphone-paced speech per model (issue 17's GPU target)
+  if [ "$CPU" = 1 ]; then
+    "$VPY" benchmarks/live_latency.py --quick --work "$WORK" --out "$OUT"
+  else
+    "$VPY" benchmarks/live_latency.py --device cuda --seconds 60 --work "$WORK" --out "$OUT"
+  fi
+}
+
 if [ "$DRY" = 1 ]; then
   echo "(dry run: the steps below are printed, not run)"
 else
@@ -156,6 +166,8 @@ step checkpoint "the $SIZE-size synthetic checkpoint in $MODEL" build_model
 step "gpu tests" "$VPY -m pytest -m gpu" gpu_tests
 step benchmark "benchmarks/run.py$([ "$CPU" = 1 ] && echo " --quick --device cpu" \
   || echo " --device cuda") --out $OUT" benchmark
+step live "benchmarks/live_latency.py$([ "$CPU" = 1 ] && echo " --quick" \
+  || echo " --device cuda --seconds 60"): update latency p50/p95 at a 0.5 s hop" live_latency
 
 total=$((SECONDS - STARTED))
 echo

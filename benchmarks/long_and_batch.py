@@ -150,6 +150,12 @@ def peak_rss_mb(pid: int) -> float:
     return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far: unlike wall time, barely moved by other work beside it."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def scores_of(results: list[dict]) -> dict[str, np.ndarray]:
     return {
         Path(r["file"]).name: np.array(list(r["scores"].values())) for r in results if "scores" in r

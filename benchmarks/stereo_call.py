@@ -6,10 +6,11 @@
 The call is espeak-ng speech in turns: the agent on the left channel, the customer on the
 right, every fifth turn overlapping the one before by 1 s, each side leaking into the other at
 -30 dB over a faint noise floor; 44.1 kHz stereo FLAC. Each run is `emotion2vec-app predict`
-in a fresh process (model load included): wall time, real-time factor, peak RSS (VmHWM). The
-split run must find both speakers and about the overlap that was built in: the script exits 1
-when a channel has no segment or the overlap is off by more than half. Targets (issue 16): the
-split hour within 2x the mixed hour's time, under 2 GB.
+in a fresh process (model load included): wall time, CPU time (user + system, read until it
+exits: the ratio to trust when other work shares the machine), real-time factor, peak RSS
+(VmHWM). The split run must find both speakers and about the overlap that was built in: the
+script exits 1 when a channel has no segment or the overlap is off by more than half.
+Targets (issue 16): the split hour within 2x the mixed hour's time, under 2 GB.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
 from clips import speak_with_pauses  # noqa: E402
-from long_and_batch import CLI, SENTENCES, build_model, peak_rss_mb  # noqa: E402
+from long_and_batch import CLI, SENTENCES, build_model, cpu_seconds, peak_rss_mb  # noqa: E402
 
 RATE, SOURCE_RATE = 16000, 44100
 LEAK = 10 ** (-30 / 20)
@@ -93,16 +94,16 @@ def run_cli(model: Path, path: Path, *options: str) -> dict:
              *options],
             stdout=out, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        peak = 0.0
+        peak = cpu = 0.0
         while process.poll() is None:
-            with contextlib.suppress(OSError, AttributeError):
-                peak = peak_rss_mb(process.pid)
+            with contextlib.suppress(OSError, AttributeError, IndexError):
+                peak, cpu = peak_rss_mb(process.pid), cpu_seconds(process.pid)
             time.sleep(0.1)
         out.seek(0)
         output = out.read().decode()
     if process.returncode:
         raise RuntimeError(f"predict {' '.join(options)} failed with {process.returncode}")
-    return {"wall_s": time.perf_counter() - started, "peak_rss_mb": peak,
+    return {"wall_s": time.perf_counter() - started, "cpu_s": cpu, "peak_rss_mb": peak,
             "result": json.loads(output.splitlines()[-1])}  # fmt: skip
 
 
@@ -131,9 +132,10 @@ def main() -> None:
         **{
             f"{name}_{key}": round(run[key], 1)
             for name, run in (("mixed", mixed), ("split", split))
-            for key in ("wall_s", "peak_rss_mb")
+            for key in ("wall_s", "cpu_s", "peak_rss_mb")
         },
         "split_over_mixed": round(split["wall_s"] / mixed["wall_s"], 2),
+        "split_over_mixed_cpu": round(split["cpu_s"] / max(mixed["cpu_s"], 1e-9), 2),
         "split_real_time_factor": round(split["wall_s"] / seconds, 3),
     }
     print(json.dumps(report))
