@@ -258,15 +258,17 @@ def test_cli_plain_lines_realtime_and_bad_requests(
     assert "hop must be 0.1 s to the window" in capsys.readouterr().err
 
     started = time.perf_counter()
-    assert (
-        main(["stream", str(ten_second_wav), "--realtime", "--window", "8", "--hop", "1", *model])
-        == 0
-    )
+    realtime = ["--realtime", "--window", "8", "--hop", "1", "--json"]
+    assert main(["stream", str(ten_second_wav), *realtime, *model]) == 0
     assert time.perf_counter() - started >= 10.0  # paced: the file took as long as it plays
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3
-    assert "8.00 s" in lines[0] and "%" in lines[0]
-    assert "10.00 s" in lines[-1] and "no speech" not in lines[0]
+    lines = json_lines(capsys.readouterr().out)
+    assert sum(1 + line["skipped"] for line in lines) == 3  # windows ending at 8, 9 and 10 s
+    assert lines[-1]["t_s"] == 10.0 and lines[0]["speech"]
+
+    assert main(["stream", str(ten_second_wav), "--window", "8", "--hop", "1", *model]) == 0
+    plain = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in plain] == ["8.00", "9.00", "10.00"]
+    assert "%" in plain[0] and "ms" in plain[0]
 
 
 def test_a_microphone_recording_is_resampled_as_it_arrives_and_kept_whole() -> None:
@@ -298,3 +300,22 @@ def test_a_microphone_recording_refuses_what_it_cannot_keep() -> None:
         LiveRecording().waveform()
     with pytest.raises(AudioError, match="float32, float64, int16 or int32"):
         LiveRecording().add(16000, np.zeros(10, np.uint8))
+
+
+def test_speech_is_tracked_once_per_sample_whatever_the_chunks(speech_then_silence) -> None:
+    from emotion2vec_app.model.vad import SpeechTracker
+
+    whole, pieces_ = SpeechTracker(), SpeechTracker()
+    whole.hear(speech_then_silence, 0)
+    start = 0
+    for piece in pieces(speech_then_silence, (333, 4096, 7)):
+        pieces_.hear(piece, start)
+        start += len(piece)
+    for begin in range(0, 7 * RATE + 1, RATE // 2):
+        end = begin + 3 * RATE
+        assert whole.has_speech(begin, end) == pieces_.has_speech(begin, end)
+    tracker = SpeechTracker()
+    tracker.hear(speech_then_silence, 0)
+    assert tracker.has_speech(0, 3 * RATE) and not tracker.has_speech(6 * RATE, 9 * RATE)
+    tracker.hear(np.zeros(RATE, np.float32), 20 * RATE)  # a gap: what came before is gone
+    assert tracker.position == 21 * RATE and not tracker.has_speech(0, 21 * RATE)

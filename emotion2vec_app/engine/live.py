@@ -70,6 +70,7 @@ def updates(
     `chunks` of any size. `live`: they arrive in real time, so skip to the newest window when
     behind; otherwise score every window of the recording."""
     engine.wait_ready(timeout)  # a source is read from a ready model: latency is not the load
+    scorer = _Scorer(engine, window, options, timeout)
     received = _Received()
     source = _Reader(chunks, received) if live else _Puller(chunks, received)
     due = window
@@ -78,46 +79,52 @@ def updates(
             end = due + (received.total - due) // hop * hop if live else due
             samples, arrived = received.window(end, window)
             received.forget_before(end + hop - window)
-            yield _score(engine, samples, end, window, options, arrived, (end - due) // hop,
-                         timeout)  # fmt: skip
+            yield scorer.score(samples, end, arrived, skipped=(end - due) // hop)
             due = end + hop
     finally:
         source.close()
 
 
-def _score(
-    engine: AnalysisEngine,
-    samples: np.ndarray,
-    end: int,
-    window: int,
-    options: AnalysisOptions,
-    arrived: float,
-    skipped: int,
-    timeout: float | None,
-) -> LiveUpdate:
-    """A window as an utterance; silence (no speech for Silero VAD) is not scored."""
-    from emotion2vec_app.model import vad
+class _Scorer:
+    """A stream's windows as utterances; one without speech is not scored (silence is
+    reported as silence). Speech is tracked across windows: each sample is heard once."""
 
-    started = time.perf_counter()
-    name = f"window at {end / TARGET_RATE:.2f} s"
-    waveform = engine.decode(samples, sample_rate=TARGET_RATE, name=name)
-    emotions = options.scored(engine.classes())
-    probs = None
-    if vad.has_speech(waveform.samples):
-        prediction = engine.analyze(waveform, options, timeout=timeout)
-        emotions, probs = prediction.emotions, prediction.probs
-    done = time.perf_counter()
-    return LiveUpdate(
-        t_s=end / TARGET_RATE,
-        window_s=window / TARGET_RATE,
-        speech=probs is not None,
-        emotions=emotions,
-        probs=probs,
-        skipped=skipped,
-        latency_s=done - arrived,
-        inference_s=done - started,
-        done_at=done,
-    )
+    def __init__(
+        self,
+        engine: AnalysisEngine,
+        window: int,
+        options: AnalysisOptions,
+        timeout: float | None,
+    ) -> None:
+        from emotion2vec_app.model.vad import SpeechTracker
+
+        self.engine, self.window, self.options, self.timeout = engine, window, options, timeout
+        self.speech = SpeechTracker()
+
+    def score(self, samples: np.ndarray, end: int, arrived: float, skipped: int) -> LiveUpdate:
+        started = time.perf_counter()
+        begin = end - self.window
+        heard = max(self.speech.position, begin)  # what the tracker has not heard yet
+        self.speech.hear(samples[heard - begin :], heard)
+        name = f"window at {end / TARGET_RATE:.2f} s"
+        waveform = self.engine.decode(samples, sample_rate=TARGET_RATE, name=name)
+        emotions = self.options.scored(self.engine.classes())
+        probs = None
+        if self.speech.has_speech(begin, end):
+            prediction = self.engine.analyze(waveform, self.options, timeout=self.timeout)
+            emotions, probs = prediction.emotions, prediction.probs
+        done = time.perf_counter()
+        return LiveUpdate(
+            t_s=end / TARGET_RATE,
+            window_s=self.window / TARGET_RATE,
+            speech=probs is not None,
+            emotions=emotions,
+            probs=probs,
+            skipped=skipped,
+            latency_s=done - arrived,
+            inference_s=done - started,
+            done_at=done,
+        )
 
 
 class _Received:

@@ -154,7 +154,51 @@ def segment(
     return Segmentation("fixed", fixed_windows(len(samples), window_s))
 
 
-def has_speech(samples: np.ndarray) -> bool:
-    """Whether Silero VAD hears speech (at least MIN_SPEECH_MS of it): a live window without
-    any is reported as silence, not scored into a made-up emotion."""
-    return bool(vad_spans(samples))
+class SpeechTracker:
+    """Whether a stream's newest seconds hold speech, for live windows.
+
+    Running the VAD over a whole 3 s window at every 0.5 s hop would put each sample through
+    it six times. Here Silero hears each 32 ms block once, in order, with a state of its own
+    (one tracker per stream), and a window holds speech when at least MIN_SPEECH_MS of its
+    blocks are over VAD_THRESHOLD: Silero's own thresholds, without its segment rules."""
+
+    BLOCK = 512  # Silero's window at 16 kHz
+
+    def __init__(self) -> None:
+        import torch
+
+        threads = torch.get_num_threads()
+        from silero_vad import load_silero_vad
+
+        torch.set_num_threads(threads)  # as in _SileroVad: the import may reset it
+        self._model = load_silero_vad()
+        self._model.reset_states()
+        self.position = 0  # stream samples heard so far
+        self._pending = np.zeros(0, np.float32)
+        self._speech: list[tuple[int, bool]] = []  # (block end, over the threshold)
+
+    def hear(self, samples: np.ndarray, start: int) -> None:
+        """Stream samples [start, start + len); after a gap (windows skipped) the state is
+        reset and the blocks before the gap forgotten."""
+        import torch
+
+        if start != self.position:
+            self._model.reset_states()
+            self._pending, self._speech = np.zeros(0, np.float32), []
+            self.position = start
+        base = self.position - len(self._pending)  # the stream sample of pending[0]
+        pending = np.concatenate([self._pending, samples])
+        whole = len(pending) // self.BLOCK * self.BLOCK
+        with torch.inference_mode():
+            for offset in range(0, whole, self.BLOCK):
+                block = torch.from_numpy(pending[offset : offset + self.BLOCK])
+                speech = self._model(block, TARGET_RATE).item() >= VAD_THRESHOLD
+                self._speech.append((base + offset + self.BLOCK, speech))
+        self._pending = pending[whole:]
+        self.position += len(samples)
+
+    def has_speech(self, start: int, end: int) -> bool:
+        """At least MIN_SPEECH_MS of speech blocks in stream samples [start, end)."""
+        self._speech = [(e, s) for e, s in self._speech if e > start]  # older: never asked again
+        blocks = sum(s for e, s in self._speech if e <= end)
+        return blocks * self.BLOCK * 1000 >= MIN_SPEECH_MS * TARGET_RATE
