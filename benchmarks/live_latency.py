@@ -1,6 +1,6 @@
 """Live latency: a speech stream played at real speed into Engine.stream, as a microphone would.
 
-    python benchmarks/live_latency.py                  # tiny, then full-size, 5 min each, CPU
+    python benchmarks/live_latency.py                  # tiny 1 min, then full-size 5 min, CPU
     python benchmarks/live_latency.py --device cuda    # the same on a GPU (gpu_check.sh)
     python benchmarks/live_latency.py --quick          # tiny model, 20 s (CI smoke run)
 
@@ -64,23 +64,23 @@ def microphone(samples: np.ndarray, seconds: float) -> Iterator[np.ndarray]:
         yield looped[start : start + size]
 
 
-def run(model: Path, device: str, samples: np.ndarray, args: argparse.Namespace) -> dict:
-    engine = Engine(str(model), device=device)
+def run(model: Path, seconds: float, samples: np.ndarray, args: argparse.Namespace) -> dict:
+    engine = Engine(str(model), device=args.device)
     engine.wait_ready(timeout=600)
     started = time.perf_counter()
     updates: list[LiveUpdate] = list(
-        engine.stream(microphone(samples, args.seconds), args.window, args.hop)
+        engine.stream(microphone(samples, seconds), args.window, args.hop)
     )
     stats = LiveStats.of(updates)
     by_minute = [
         [u.latency_s for u in updates if minute * 60 <= u.t_s < (minute + 1) * 60]
-        for minute in range(int(np.ceil(args.seconds / 60)))
+        for minute in range(int(np.ceil(seconds / 60)))
     ]
-    expected = window_count(args.seconds, args.window, args.hop)
+    expected = window_count(seconds, args.window, args.hop)
     return {
         "device": str(engine.loaded_model().device),
         "dtype": engine.status().dtype,
-        "stream_s": args.seconds,
+        "stream_s": seconds,
         "wall_s": round(time.perf_counter() - started, 1),
         "windows": expected,
         "updates": stats.updates,
@@ -114,25 +114,27 @@ def check(name: str, result: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny model only, 20 s")
-    parser.add_argument("--seconds", type=float, help="stream length (default 300; 20 quick)")
+    parser.add_argument(
+        "--seconds", type=float, help="stream length (default: tiny 60, full-size 300; quick 20)"
+    )
     parser.add_argument("--window", type=float, default=3.0)
     parser.add_argument("--hop", type=float, default=0.5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--work", type=Path, default=HERE / ".work")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
-    args.seconds = args.seconds or (20.0 if args.quick else 300.0)
     samples = speech(args.work)
-    models = {"tiny": build_model(args.work, quick=True)}
+    tiny_s = args.seconds or (20 if args.quick else 60)
+    models = {"tiny": (build_model(args.work, quick=True), tiny_s)}
     if not args.quick:
-        models["full-size"] = build_model(args.work, quick=False)
+        models["full-size"] = (build_model(args.work, quick=False), args.seconds or 300)
     report = {
         "date": str(datetime.date.today()),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "window_s": args.window,
         "hop_s": args.hop,
         "chunk_s": CHUNK_S,
-        "models": {name: run(path, args.device, samples, args) for name, path in models.items()},
+        "models": {name: run(path, s, samples, args) for name, (path, s) in models.items()},
     }
     print(json.dumps(report, indent=2))
     if not args.quick:
