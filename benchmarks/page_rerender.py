@@ -58,7 +58,7 @@ def main() -> None:
     engine = Engine(str(build_model(args.work, args.quick)), device="cpu")
     engine.wait_ready(timeout=600)
     with gr.Blocks():
-        single, *_ = views.tabs(views.Texts())
+        single = views.tabs(views.Texts()).single
     work = Path(tempfile.mkdtemp(prefix="rerender-"))
     handlers = Handlers(engine, work / "outputs", None)
     lengths = (60.0, 120.0) if args.quick else (60.0, 600.0)
