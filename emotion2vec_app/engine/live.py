@@ -106,12 +106,16 @@ class _Scorer:
         begin = end - self.window
         heard = max(self.speech.position, begin)  # what the tracker has not heard yet
         self.speech.hear(samples[heard - begin :], heard)
-        name = f"window at {end / TARGET_RATE:.2f} s"
-        waveform = self.engine.decode(samples, sample_rate=TARGET_RATE, name=name)
         emotions = self.options.scored(self.engine.classes())
         probs = None
-        if self.speech.has_speech(begin, end):
-            prediction = self.engine.analyze(waveform, self.options, timeout=self.timeout)
+        if self.speech.has_speech(begin, end):  # silence is neither decoded nor scored
+            prediction = self.engine.analyze(
+                samples,
+                self.options,
+                sample_rate=TARGET_RATE,
+                name=f"window at {end / TARGET_RATE:.2f} s",
+                timeout=self.timeout,
+            )
             emotions, probs = prediction.emotions, prediction.probs
         done = time.perf_counter()
         return LiveUpdate(
