@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from clips import tone, write_silence, write_tone, write_wav
+from clips import encode_with_av, tone, write_silence, write_tone, write_wav
 
 from emotion2vec_app import audio
 from emotion2vec_app.audio import (
@@ -303,3 +303,34 @@ def test_source_info_to_json() -> None:
         "channels": 2,
         "duration_s": 8.0,
     }
+
+
+@pytest.mark.parametrize("expected_s", [None, 0.5, 20.0, 3600.0])
+def test_blocks_are_stored_in_order_whatever_length_was_expected(expected_s):
+    """The store is sized from the length a header claims; a wrong claim (too short: it grows,
+    too long: the rest is never used) changes nothing in the samples."""
+    rng = np.random.default_rng(7)
+    blocks = [
+        rng.uniform(-0.5, 0.5, (int(n), 2)).astype(np.float32) for n in rng.integers(1, 9000, 60)
+    ]
+    store = audio._Mono16k(16000, "blocks.wav", keep_channels=True, expected_s=expected_s)
+    for block in blocks:
+        store.add(block)
+    np.testing.assert_array_equal(store.channels(), np.concatenate(blocks).T)
+
+
+@pytest.mark.parametrize("codec", [None, "aac"])
+def test_a_file_whose_header_gives_its_length_is_stored_without_a_copy(
+    tmp_path, monkeypatch, codec
+):
+    """One allocation for the whole: an hour of stereo is held once, not gathered and joined
+    (libsndfile's frame count, or the container's duration through PyAV)."""
+    seconds = 70.0
+    wav = write_wav(tmp_path / "long.wav", tone(seconds, 44100, freq=220), 44100)
+    path = wav if codec is None else encode_with_av(wav, tmp_path / "long.m4a", codec, "mp4")
+    grown = []
+    grow = audio._Mono16k._grow
+    monkeypatch.setattr(audio._Mono16k, "_grow", lambda self, *a: grown.append(a) or grow(self, *a))
+    waveform = audio.decode_audio(path)
+    assert abs(len(waveform.samples) - seconds * 16000) < 2000
+    assert len(grown) == 1

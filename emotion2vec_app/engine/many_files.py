@@ -7,16 +7,14 @@ the end of the batch. The WebUI, /analyze_batch and the CLI run their batches he
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from emotion2vec_app.audio import AudioError, Waveform
+from emotion2vec_app.audio import AudioError, Waveform, release_freed_memory
 from emotion2vec_app.engine.interface import AnalysisEngine, Outcome, Progress
 from emotion2vec_app.options import AnalysisOptions
 from emotion2vec_app.results import Prediction
@@ -120,23 +118,3 @@ def _decode(engine: AnalysisEngine, item: BatchInput, keep_channels: bool) -> De
     except AudioError as error:
         waveform = error
     return waveform, time.perf_counter() - started
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        return None
-
-
-def release_freed_memory() -> None:
-    """Hand freed heap memory back to the system.
-
-    Waveforms are decoded on a worker thread and freed on this one; glibc keeps such memory
-    in the worker's arena, and without a trim RSS creeps up file after file (200 files with
-    the full model: 1.15 -> 1.9 GB; trimmed after each group it stays flat).
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
