@@ -42,6 +42,27 @@ def test_long_speech_is_split_below_the_longest_segment(call):
     assert max(s.duration_s for s in cut.spans) <= 5.0 + 0.01
 
 
+@pytest.mark.parametrize("block", [None, 1000, 512 * 40])
+def test_vad_fed_in_blocks_finds_what_silero_finds_in_the_whole(call, block):
+    from silero_vad import get_speech_timestamps, load_silero_vad
+
+    samples = decode_audio(call[0]).samples
+    expected = get_speech_timestamps(
+        torch.from_numpy(samples),
+        load_silero_vad(),
+        threshold=segmentation.VAD_THRESHOLD,
+        min_speech_duration_ms=segmentation.MIN_SPEECH_MS,
+        max_speech_duration_s=2.0,
+        min_silence_duration_ms=segmentation.MIN_SILENCE_MS,
+        speech_pad_ms=segmentation.SPEECH_PAD_MS,
+    )
+    size = block or len(samples)
+    blocks = (samples[i : i + size] for i in range(0, len(samples), size))
+    spans = segmentation.vad_spans_of_blocks(blocks, len(samples), max_segment_s=2.0)
+    assert len(spans) > len(SENTENCES)  # 2 s splits the sentences: the rules are Silero's
+    assert [(s.start, s.end) for s in spans] == [(t["start"], t["end"]) for t in expected]
+
+
 def test_vad_keeps_torch_threads():
     threads = torch.get_num_threads()
     segmentation.segment(np.zeros(16000, np.float32), "vad")
@@ -125,6 +146,17 @@ def test_each_segment_scores_exactly_as_if_analysed_alone(engine, call):
         alone = inference.score_clip(model, clip, embedding=True)
         np.testing.assert_array_equal(prediction.segments.probs[i], alone.probs)
         np.testing.assert_array_equal(prediction.embedding[i], alone.embedding)
+
+
+def test_cpu_passes_hand_their_freed_heap_back_one_by_one(engine, call, monkeypatch):
+    """Else an hour's passes leave hundreds of MB of heap in pieces (BENCHMARKS.md)."""
+    from emotion2vec_app.engine import local
+
+    trims: list[int] = []
+    monkeypatch.setattr(local, "release_freed_memory", lambda: trims.append(1))
+    prediction = engine.analyze(call[0], AnalysisOptions(segmentation="vad"))
+    assert str(engine.loaded_model().device) == "cpu"
+    assert len(trims) == len(prediction.segments) == len(SENTENCES)
 
 
 def test_the_model_gets_one_segment_at_a_time(engine, call):

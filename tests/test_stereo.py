@@ -196,3 +196,16 @@ def test_ownership_rejects_a_leak_and_keeps_both_sides_of_an_overlap() -> None:
     assert alone[0].all() and not alone[1].any()
     both = speakers.own_frames(np.stack([loud, other.astype(np.float32)]))
     assert both.all()
+
+
+@pytest.mark.parametrize("length", [speakers.BLOCK * 2 + 777, speakers.BLOCK, 5119])
+def test_a_channels_own_speech_is_made_a_block_at_a_time(length: int) -> None:
+    rng = np.random.default_rng(length)
+    channel = rng.standard_normal(length).astype(np.float32)
+    owned = rng.random(-(-length // speakers.FRAME)) > 0.5
+    blocks = list(speakers.own_speech(channel, owned))
+    assert max(len(b) for b in blocks) <= speakers.BLOCK
+    heard = np.concatenate(blocks)
+    frame_of_sample = np.arange(length) // speakers.FRAME
+    assert np.array_equal(heard, np.where(owned[frame_of_sample], channel, 0.0))
+    assert channel.any() and heard.any() and not heard.all()

@@ -10,6 +10,8 @@ level (overlap). Frames that fail the rule are silenced before the channel's VAD
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from emotion2vec_app.audio import TARGET_RATE
@@ -17,7 +19,7 @@ from emotion2vec_app.audio import TARGET_RATE
 FRAME = TARGET_RATE // 50  # 20 ms energy frames
 LEAK_MARGIN_DB = 15.0  # quieter than the loudest channel by more than this: a leak, not speech
 IDENTICAL_TOLERANCE = 1e-4  # of the peak: channels this close are one signal
-BLOCK = FRAME * 50_000  # samples compared or summed at a time (1,000 s of frames, 4 MB a row)
+BLOCK = FRAME * 8_000  # samples compared, summed or silenced at a time (160 s, 10 MB a row)
 
 
 def identical(channels: np.ndarray) -> bool:
@@ -56,12 +58,16 @@ def own_frames(channels: np.ndarray) -> np.ndarray:
     return levels >= levels.max(axis=0) - LEAK_MARGIN_DB
 
 
-def own_speech(channel: np.ndarray, owned: np.ndarray) -> np.ndarray:
+def own_speech(channel: np.ndarray, owned: np.ndarray) -> Iterator[np.ndarray]:
     """The channel with the frames it does not own (a row of `own_frames`) silenced: what
-    its VAD should hear. One channel at a time: an hour is 230 MB a copy."""
-    heard = channel.copy()
-    whole = len(heard) // FRAME
-    heard[: whole * FRAME].reshape(-1, FRAME)[~owned[:whole]] = 0.0
-    if whole < len(owned) and not owned[whole]:
-        heard[whole * FRAME :] = 0.0
-    return heard
+    its VAD should hear, made a block at a time as it is heard (a copy of an hour would be
+    230 MB)."""
+    frames = BLOCK // FRAME
+    for first in range(0, len(channel), BLOCK):
+        heard = channel[first : first + BLOCK].copy()
+        mine = owned[first // FRAME : first // FRAME + frames]
+        whole = len(heard) // FRAME
+        heard[: whole * FRAME].reshape(-1, FRAME)[~mine[:whole]] = 0.0
+        if whole < len(mine) and not mine[whole]:
+            heard[whole * FRAME :] = 0.0
+        yield heard

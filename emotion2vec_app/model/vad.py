@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,7 @@ VAD_THRESHOLD = 0.5
 MIN_SPEECH_MS = 250
 MIN_SILENCE_MS = 300  # a pause this long ends a sentence
 SPEECH_PAD_MS = 100
+SILERO_WINDOW = 512  # samples Silero hears at a time at 16 kHz
 
 
 @dataclass(frozen=True)
@@ -82,28 +84,53 @@ class _SileroVad:
         self._speech_timestamps = get_speech_timestamps
         self._lock = threading.Lock()
 
-    def speech(self, samples: np.ndarray, max_segment_s: float, progress: Progress | None) -> list:
+    def speech(
+        self,
+        blocks: Iterable[np.ndarray],
+        length: int,
+        max_segment_s: float,
+        progress: Progress | None,
+    ) -> list[dict]:
+        """Silero's get_speech_timestamps, fed a block at a time: its 32 ms windows in order
+        from one state, then its own segment rules over their probabilities. The blocks can
+        be made as they are heard (a channel's own speech), so no full-length copy exists."""
         import torch
+        from silero_vad.utils_vad import get_speech_timestamps_from_probs
 
-        whole_percents = [-1]
-
-        def tick(percent: float) -> None:  # called per 32 ms window: pass on whole percents
-            if progress and int(percent) > whole_percents[0]:
-                whole_percents[0] = int(percent)
-                progress(percent / 100, "Finding speech")
-
+        probabilities: list[float] = []
+        whole_percents = -1
         with self._lock, torch.inference_mode():
-            return self._speech_timestamps(
-                torch.from_numpy(samples),
-                self._model,
-                threshold=VAD_THRESHOLD,
-                sampling_rate=TARGET_RATE,
-                min_speech_duration_ms=MIN_SPEECH_MS,
-                max_speech_duration_s=max_segment_s,
-                min_silence_duration_ms=MIN_SILENCE_MS,
-                speech_pad_ms=SPEECH_PAD_MS,
-                progress_tracking_callback=tick,
-            )
+            self._model.reset_states()
+            for window in _windows(blocks):
+                probabilities.append(self._model(torch.from_numpy(window), TARGET_RATE).item())
+                heard = len(probabilities) * SILERO_WINDOW
+                percent = int(100 * min(heard / max(length, 1), 1.0))
+                if progress and percent > whole_percents:  # pass on whole percents
+                    whole_percents = percent
+                    progress(percent / 100, "Finding speech")
+        return get_speech_timestamps_from_probs(
+            probabilities,
+            sampling_rate=TARGET_RATE,
+            threshold=VAD_THRESHOLD,
+            min_speech_duration_ms=MIN_SPEECH_MS,
+            max_speech_duration_s=max_segment_s,
+            min_silence_duration_ms=MIN_SILENCE_MS,
+            speech_pad_ms=SPEECH_PAD_MS,
+            audio_length_samples=length,
+        )
+
+
+def _windows(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """Silero's 512-sample windows of the blocks' concatenation; the last padded with zeros."""
+    pending = np.zeros(0, np.float32)
+    for block in blocks:
+        if len(pending):
+            block = np.concatenate([pending, block])
+        whole = len(block) // SILERO_WINDOW * SILERO_WINDOW
+        yield from (block[i : i + SILERO_WINDOW] for i in range(0, whole, SILERO_WINDOW))
+        pending = block[whole:]
+    if len(pending):
+        yield np.pad(pending, (0, SILERO_WINDOW - len(pending)))
 
 
 @functools.lru_cache(maxsize=1)
@@ -124,7 +151,17 @@ def vad_spans(
     samples: np.ndarray, max_segment_s: float = MAX_SEGMENT_S, progress: Progress | None = None
 ) -> list[Span]:
     """Speech segments found by Silero VAD, none longer than `max_segment_s`."""
-    stamps = _vad().speech(samples, max_segment_s, progress)
+    return vad_spans_of_blocks([samples], len(samples), max_segment_s, progress)
+
+
+def vad_spans_of_blocks(
+    blocks: Iterable[np.ndarray],
+    length: int,
+    max_segment_s: float = MAX_SEGMENT_S,
+    progress: Progress | None = None,
+) -> list[Span]:
+    """vad_spans of the `length` samples the blocks make up, one block in memory at a time."""
+    stamps = _vad().speech(blocks, length, max_segment_s, progress)
     return [Span(int(s["start"]), int(s["end"])) for s in stamps if s["end"] > s["start"]]
 
 
@@ -162,8 +199,6 @@ class SpeechTracker:
     (one tracker per stream), and a window holds speech when at least MIN_SPEECH_MS of its
     blocks are over VAD_THRESHOLD: Silero's own thresholds, without its segment rules."""
 
-    BLOCK = 512  # Silero's window at 16 kHz
-
     def __init__(self) -> None:
         import torch
 
@@ -188,12 +223,12 @@ class SpeechTracker:
             self.position = start
         base = self.position - len(self._pending)  # the stream sample of pending[0]
         pending = np.concatenate([self._pending, samples])
-        whole = len(pending) // self.BLOCK * self.BLOCK
+        whole = len(pending) // SILERO_WINDOW * SILERO_WINDOW
         with torch.inference_mode():
-            for offset in range(0, whole, self.BLOCK):
-                block = torch.from_numpy(pending[offset : offset + self.BLOCK])
+            for offset in range(0, whole, SILERO_WINDOW):
+                block = torch.from_numpy(pending[offset : offset + SILERO_WINDOW])
                 speech = self._model(block, TARGET_RATE).item() >= VAD_THRESHOLD
-                self._speech.append((base + offset + self.BLOCK, speech))
+                self._speech.append((base + offset + SILERO_WINDOW, speech))
         self._pending = pending[whole:]
         self.position += len(samples)
 
@@ -201,4 +236,4 @@ class SpeechTracker:
         """At least MIN_SPEECH_MS of speech blocks in stream samples [start, end)."""
         self._speech = [(e, s) for e, s in self._speech if e > start]  # older: never asked again
         blocks = sum(s for e, s in self._speech if e <= end)
-        return blocks * self.BLOCK * 1000 >= MIN_SPEECH_MS * TARGET_RATE
+        return blocks * SILERO_WINDOW * 1000 >= MIN_SPEECH_MS * TARGET_RATE
