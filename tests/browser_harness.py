@@ -52,8 +52,10 @@ def screenshot(page, name: str, folder: Path = ARTIFACTS) -> Path:
     return path
 
 
-def serve_ui(engine: Any, outputs: Path) -> tuple[Any, str]:
-    """The real Gradio app in this process (so a test can steer its engine); its URL."""
+@contextmanager
+def serving(engine: Any, outputs: Path) -> Iterator[str]:
+    """The real Gradio app in this process (so a test can steer its engine), at the URL
+    yielded; closed after."""
     from server_harness import free_port
 
     from emotion2vec_app.ui.assets import PAGE_ASSETS
@@ -68,7 +70,10 @@ def serve_ui(engine: Any, outputs: Path) -> tuple[Any, str]:
         **PAGE_ASSETS,
         allowed_paths=[str(outputs)],
     )
-    return demo, url
+    try:
+        yield url
+    finally:
+        demo.close()
 
 
 DESKTOP = {"width": 1400, "height": 1000}

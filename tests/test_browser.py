@@ -23,7 +23,7 @@ from browser_harness import (
     chromium,
     new_page,
     screenshot,
-    serve_ui,
+    serving,
     wait_until_ready,
 )
 
@@ -58,9 +58,8 @@ def held_load() -> Iterator[HeldLoad]:
 def demo_server(held_load, tmp_path_factory) -> Iterator[tuple[Engine, str, Path]]:
     engine = Engine("demo")
     outputs = tmp_path_factory.mktemp("outputs")
-    demo, url = serve_ui(engine, outputs)
-    yield engine, url, outputs
-    demo.close()
+    with serving(engine, outputs) as url:
+        yield engine, url, outputs
 
 
 @pytest.fixture(scope="module")
@@ -200,8 +199,7 @@ def test_failed_model_shows_the_reason_then_retry_loads_it(
     held_load.release.set()
     target = tmp_path / "no-such-model"
     engine = Engine(str(target))
-    demo, url = serve_ui(engine, tmp_path / "outputs")
-    try:
+    with serving(engine, tmp_path / "outputs") as url:
         page = new_page(browser)
         page.goto(url)
         page.wait_for_selector("#model-status [data-state=failed]")
@@ -217,5 +215,3 @@ def test_failed_model_shows_the_reason_then_retry_loads_it(
         wait_until_ready(page)
         assert not page.locator("#retry").is_visible()
         page.context.close()
-    finally:
-        demo.close()

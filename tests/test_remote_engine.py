@@ -17,13 +17,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 import test_stereo as stereo
-from browser_harness import chromium, new_page, screenshot, serve_ui, wait_until_ready
+from browser_harness import chromium, new_page, screenshot, serving, wait_until_ready
 from server_harness import free_port
 
-from emotion2vec_app.audio import AudioError
+from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, AudioError, decode_audio
 from emotion2vec_app.distributed import remote_engine
 from emotion2vec_app.distributed.remote_engine import RemoteEngine, _remote_error
-from emotion2vec_app.distributed.wire import ERROR_KIND_HEADER, from_payload, to_payload
+from emotion2vec_app.distributed.wire import (
+    ERROR_KIND_HEADER,
+    MAX_UPLOAD_MB,
+    from_payload,
+    to_payload,
+)
 from emotion2vec_app.engine import (
     Engine,
     EngineState,
@@ -145,6 +150,15 @@ def test_a_split_prediction_survives_the_wire(engine, stereo_calls, layout):
             np.testing.assert_array_equal(
                 getattr(theirs.segments, array), getattr(mine.segments, array)
             )
+
+
+def test_the_longest_split_call_a_backend_may_send_fits_the_servers_default_limit():
+    rng = np.random.default_rng(0)
+    stereo = rng.uniform(-0.5, 0.5, (16000, 2)).astype(np.float32)
+    second = decode_audio(stereo, sample_rate=16000, keep_channels=True)
+    _, body, _ = remote_engine._upload(second, SPLIT)
+    longest = len(body) * DEFAULT_MAX_DURATION_S  # bytes: the WAV header counted every second
+    assert longest <= MAX_UPLOAD_MB * 2**20 < 1.1 * longest
 
 
 @pytest.mark.parametrize(
@@ -373,9 +387,9 @@ def test_the_page_shows_a_backend_drop_out_and_its_return(tmp_path):
     """The page keeps watching a backend after ready: failed (Analyze disabled), then ready."""
     backend = FakeBackend()
     backend.start()
-    demo, url = serve_ui(RemoteEngine(f"http://127.0.0.1:{backend.port}"), tmp_path / "outputs")
+    engine = RemoteEngine(f"http://127.0.0.1:{backend.port}")
     try:
-        with chromium() as browser:
+        with serving(engine, tmp_path / "outputs") as url, chromium() as browser:
             page = new_page(browser)
             page.goto(url)
             wait_until_ready(page)
@@ -392,4 +406,3 @@ def test_the_page_shows_a_backend_drop_out_and_its_return(tmp_path):
             wait_until_ready(page)
     finally:
         backend.stop()
-        demo.close()

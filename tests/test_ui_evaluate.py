@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from browser_harness import PHONE, analyze_clip, pages_of, screenshot, serve_ui
+from browser_harness import PHONE, analyze_clip, pages_of, screenshot, serving
 from gradio_client import Client, handle_file
 
 from emotion2vec_app.engine import Engine
@@ -36,9 +36,8 @@ def app(tmp_path_factory):
     engine = Engine("demo")
     engine.wait_ready(timeout=120)
     outputs = tmp_path_factory.mktemp("eval-outputs")
-    demo, url = serve_ui(engine, outputs)
-    yield url, outputs
-    demo.close()
+    with serving(engine, outputs) as url:
+        yield url, outputs
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from browser_harness import (
     chromium,
     pages_of,
     screenshot,
-    serve_ui,
+    serving,
 )
 from clips import convert, speak, write_wav
 from gradio_client import Client, handle_file
@@ -340,9 +340,8 @@ def test_live_streams_have_their_own_queue_with_room_for_several_pages(demo_engi
 def app(demo_engine, tmp_path_factory):
     """The WebUI on the demo model, in this process: its URL and outputs folder."""
     outputs = tmp_path_factory.mktemp("live-outputs")
-    demo, url = serve_ui(demo_engine, outputs)
-    yield url, outputs
-    demo.close()
+    with serving(demo_engine, outputs) as url:
+        yield url, outputs
 
 
 def fake_microphone(wav: Path) -> list[str]:

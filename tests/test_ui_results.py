@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_harness import PHONE, analyze_clip, pages_of, screenshot, serve_ui
+from browser_harness import PHONE, analyze_clip, pages_of, screenshot, serving
 from server_harness import eventually
 
 from emotion2vec_app.ui.text import TEXT, t
@@ -49,9 +49,8 @@ def passes(engine) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def app(engine, passes, tmp_path_factory):
     outputs = tmp_path_factory.mktemp("outputs")
-    demo, url = serve_ui(engine, outputs)
-    yield url, outputs
-    demo.close()
+    with serving(engine, outputs) as url:
+        yield url, outputs
 
 
 @pytest.fixture

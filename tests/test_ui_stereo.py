@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_harness import DESKTOP, PHONE, analyze_clip, pages_of, screenshot, serve_ui
+from browser_harness import DESKTOP, PHONE, analyze_clip, pages_of, screenshot, serving
 from test_stereo import call, voices, write  # noqa: F401 (voices: a fixture, used by name)
 
 from emotion2vec_app.ui.render import batch_frame
@@ -20,9 +20,8 @@ STRIP = "#segment-strip"
 @pytest.fixture(scope="module")
 def app(engine, tmp_path_factory):
     outputs = tmp_path_factory.mktemp("outputs")
-    demo, url = serve_ui(engine, outputs)
-    yield url, outputs
-    demo.close()
+    with serving(engine, outputs) as url:
+        yield url, outputs
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from emotion2vec_app.distributed.wire import MAX_UPLOAD_MB
 from emotion2vec_app.options import SEGMENTATIONS, AnalysisOptions
 from emotion2vec_app.results import GRANULARITIES
 
@@ -208,7 +209,7 @@ def add_commands(
         "--batch-wait-ms", type=float, default=10.0, metavar="MS",
         help="how long a batch waits to fill",
     )  # fmt: skip
-    serve.add_argument("--max-upload-mb", type=float, default=1024.0)
+    serve.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB, metavar="MB")
     _add_demo_option(serve)
     serve.add_argument(
         "--detach", action="store_true", help="leave the deployment running on the cluster and exit"

@@ -31,7 +31,7 @@ from ray import serve
 
 from emotion2vec_app.audio import DEFAULT_MAX_DURATION_S, AudioError, Waveform
 from emotion2vec_app.distributed import load_engine
-from emotion2vec_app.distributed.wire import ERROR_KIND_HEADER, to_payload
+from emotion2vec_app.distributed.wire import ERROR_KIND_HEADER, MAX_UPLOAD_MB, to_payload
 from emotion2vec_app.engine import ModelLoadFailed, ModelNotReady, Outcome, OutOfMemory
 from emotion2vec_app.heads import load_head
 from emotion2vec_app.model.source import DEFAULT_MODEL_ID
@@ -55,7 +55,7 @@ class ServeConfig:
     batch_size: int | None = None  # clips per forward pass (Engine's default: 16 GPU, 1 CPU)
     max_duration_s: float | None = DEFAULT_MAX_DURATION_S
     head: str | None = None  # a train-head file, at this path on every node
-    max_upload_mb: float = 1024.0  # 3 h of 16 kHz float32 (what a WebUI backend sends) fits
+    max_upload_mb: float = MAX_UPLOAD_MB
     replicas: int = 1  # a fixed count; ignored when max_replicas sets autoscaling
     min_replicas: int = 1
     max_replicas: int | None = None

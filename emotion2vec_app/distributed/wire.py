@@ -27,6 +27,10 @@ from emotion2vec_app.results import (
     SegmentTimeline,
 )
 
+# What a WebUI backend sends at most: 3 h (the default duration limit) of two 16 kHz float32
+# channels, a stereo call split (1,318 MiB); a mixed recording is half that.
+MAX_UPLOAD_MB = 1400.0
+
 ERROR_KIND_HEADER = "X-Emotion2vec-Error"  # the exception's class name, beside the message
 
 
