@@ -76,12 +76,13 @@ class _SileroVad:
         import torch
 
         threads = torch.get_num_threads()
-        from silero_vad import get_speech_timestamps, load_silero_vad
+        from silero_vad import load_silero_vad
+        from silero_vad.utils_vad import get_speech_timestamps_from_probs
 
         # silero_vad sets torch to one thread at import; the emotion model needs them all.
         torch.set_num_threads(threads)
         self._model = load_silero_vad()
-        self._speech_timestamps = get_speech_timestamps
+        self._segments_of = get_speech_timestamps_from_probs
         self._lock = threading.Lock()
 
     def speech(
@@ -95,7 +96,6 @@ class _SileroVad:
         from one state, then its own segment rules over their probabilities. The blocks can
         be made as they are heard (a channel's own speech), so no full-length copy exists."""
         import torch
-        from silero_vad.utils_vad import get_speech_timestamps_from_probs
 
         probabilities: list[float] = []
         whole_percents = -1
@@ -108,7 +108,7 @@ class _SileroVad:
                 if progress and percent > whole_percents:  # pass on whole percents
                     whole_percents = percent
                     progress(percent / 100, "Finding speech")
-        return get_speech_timestamps_from_probs(
+        return self._segments_of(
             probabilities,
             sampling_rate=TARGET_RATE,
             threshold=VAD_THRESHOLD,
